@@ -1,0 +1,921 @@
+# %% [markdown]
+# # Module 02: Autograd
+#
+# Training a network means following the gradient of a loss with respect to millions of
+# parameters. Writing those derivatives by hand for every model is hopeless; **reverse-mode
+# automatic differentiation** computes all of them in one backward pass that costs about as
+# much as the forward pass. In this module you build the engine behind `loss.backward()`.
+#
+# **What you will build**
+#
+# - `unbroadcast`: sum a gradient back to the shape of an input that was broadcast;
+# - the backward formula of every Module 01 operation (arithmetic, `exp`/`log`/`sqrt`/`pow`,
+#   `matmul`, `sum`/`mean`/`max`, `reshape`/`permute`/indexing);
+# - `topological_order`: the order in which gradients can flow;
+# - `run_backward`: the engine that walks the graph and accumulates `.grad` on the leaves;
+# - `gradcheck`: a finite-difference check you will reuse for every new op in the course.
+#
+# **How it plugs in.** Module 01's `dispatch` calls a *graph recorder* after every kernel.
+# You register one: when an input requires gradients, the recorder attaches a `Node` to the
+# output, remembering the op, its inputs and attributes. `Tensor.backward()` calls your
+# engine. Module 01 is not modified; it provides the seam, this module fills it.
+#
+# ```
+#   forward:   x ──┐                      backward:  x.grad ◄── mul_backward ◄──┐
+#                  ├─ mul ─► z ─ sum ─► loss                                      ├─ sum_backward ◄── 1
+#              w ──┘                                 w.grad ◄── mul_backward ◄──┘
+# ```
+#
+# **Why a systems engineer cares.** The graph keeps every intermediate result alive until
+# the backward pass: that *activation memory*, not the weights, is what fills a GPU during
+# training. The backward pass also has its own cost, about twice the forward for a matmul.
+# We measure both at the end of the module.
+
+# %%
+#| default_exp autograd
+
+# %%
+#| export
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinytorch.tensor import (
+    ShapeError,
+    Tensor,
+    as_array,
+    normalize_axes,
+    set_backward_engine,
+    set_graph_recorder,
+)
+
+
+# %% [markdown]
+# ## 1. The graph
+#
+# Every recorded operation becomes a `Node`: the op's name, its input tensors, its
+# attributes (e.g. `axis`) and its output array (several derivatives reuse the output:
+# $\frac{d}{dx}e^x = e^x$). A backward formula receives the gradient of the loss with
+# respect to the node's output, $\bar{y} = \partial L/\partial y$, and returns one gradient per
+# input, $\bar{x}_i = \partial L / \partial x_i$ (or `None` for an input that needs none).
+# This is the chain rule, one node at a time:
+#
+# $$\bar{x}_i = \sum_j \bar{y}_j \,\frac{\partial y_j}{\partial x_i}.$$
+#
+# Gradient computations work on plain NumPy arrays. That keeps the backward pass out of the
+# dispatch layer (it is not itself recorded), which is all this course needs.
+
+# %%
+#| export
+class Node:
+    """One recorded operation: ``out = op(*inputs, **attrs)``."""
+
+    __slots__ = ("op", "inputs", "attrs", "out")
+
+    def __init__(self, op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: np.ndarray) -> None:
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.out = out
+
+    def __repr__(self) -> str:
+        return f"Node({self.op}, inputs={[t.shape for t in self.inputs]})"
+
+
+GradFn = Callable[[np.ndarray, Node], Sequence["np.ndarray | None"]]
+GRADIENTS: dict[str, GradFn] = {}
+
+
+def register_gradient(op: str, grad_fn: GradFn) -> None:
+    """Use ``grad_fn(grad_out, node) -> one gradient per input`` as the backward of ``op``."""
+    GRADIENTS[op] = grad_fn
+
+
+# %% [markdown]
+# ### Recording, and switching it off
+#
+# The recorder is cheap on purpose, because it runs after every op: it returns at once
+# when gradient mode is off, when the output is not floating point (comparisons), or when
+# no input requires gradients. `no_grad()` switches recording off for evaluation and for
+# parameter updates, where a graph would only waste memory. It works as a context manager
+# and as a decorator, like `torch.no_grad`.
+
+# %%
+#| export
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are currently recorded for backward."""
+    return _GradMode.enabled
+
+
+class no_grad:
+    """Disable graph recording inside a ``with no_grad():`` block or a decorated function."""
+
+    def __enter__(self) -> None:
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = False
+
+    def __exit__(self, *exc_info: object) -> None:
+        _GradMode.enabled = self._previous
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def record(op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
+    """The graph recorder that ``dispatch`` calls after every kernel."""
+    if not _GradMode.enabled or out.data.dtype.kind != "f":
+        return
+    for tensor in inputs:
+        if tensor.requires_grad:
+            break
+    else:
+        return
+    if op not in GRADIENTS:
+        raise NotImplementedError(
+            f"op '{op}' has no backward formula, so gradients cannot flow through it; "
+            "add one with register_gradient (or run it under no_grad())"
+        )
+    out.requires_grad = True
+    out.grad_fn = Node(op, inputs, attrs, out.data)
+
+
+set_graph_recorder(record)
+
+
+# %% [markdown]
+# ## 2. Broadcasting, backwards
+#
+# If `b` of shape `(10,)` was broadcast to `(32, 10)` in `x + b`, each element of `b`
+# influenced 32 outputs, so its gradient is the **sum** of those 32 output gradients.
+# In general, to bring a gradient of the broadcast shape back to an input's `shape`:
+#
+# 1. sum over the leading dimensions the input did not have;
+# 2. sum (keeping the dimension) over every dimension where the input had size 1.
+#
+# ```
+#   grad (32, 10) ──sum axis 0──► (10,)            grad (8, 7, 6, 5), shape (7, 1, 5)
+#                                                   ──sum axis 0──► (7, 6, 5) ──sum axis 1, keep──► (7, 1, 5)
+# ```
+#
+# The engine calls `unbroadcast` for every input whose gradient shape differs from its own,
+# so the formulas below can ignore broadcasting altogether.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-unbroadcast", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` (of a broadcast result's shape) down to ``shape``.
+
+    ``unbroadcast(np.ones((32, 10)), (10,))`` is an array of shape ``(10,)`` full of 32.
+    Hint: ``np.sum(..., axis=tuple, keepdims=True)``; finish with ``reshape(shape)``.
+    """
+    ### BEGIN SOLUTION
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-unbroadcast", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+result = unbroadcast(np.ones((32, 10), dtype=np.float32), (10,))
+assert result.shape == (10,), f"unbroadcast to (10,) should give shape (10,), got {result.shape}"
+assert np.all(result == 32), "unbroadcast: each element of a bias used by 32 rows gets the sum of 32 gradients"
+grad = np.arange(8 * 7 * 6 * 5, dtype=np.float64).reshape(8, 7, 6, 5)
+expected = grad.sum(axis=0).sum(axis=1, keepdims=True)
+assert np.allclose(unbroadcast(grad, (7, 1, 5)), expected), "unbroadcast(grad (8, 7, 6, 5), (7, 1, 5)) is wrong"
+assert unbroadcast(np.ones((2, 3)), ()).shape == (), "unbroadcast to a scalar shape () sums everything"
+same = np.ones((2, 3))
+assert np.array_equal(unbroadcast(same, (2, 3)), same), "unbroadcast to the same shape changes nothing"
+
+
+# %% [markdown]
+# ## 3. Backward formulas
+#
+# Each formula maps the output gradient `grad` (an array shaped like the op's output) and
+# the `node` to a tuple with one gradient per input. Addition, subtraction and negation
+# are given as examples:
+#
+# | op | forward | backward |
+# |---|---|---|
+# | add | $y = a + b$ | $\bar a = \bar y,\ \bar b = \bar y$ |
+# | sub | $y = a - b$ | $\bar a = \bar y,\ \bar b = -\bar y$ |
+# | neg | $y = -a$ | $\bar a = -\bar y$ |
+# | mul | $y = a b$ | $\bar a = \bar y\, b,\ \bar b = \bar y\, a$ |
+# | div | $y = a / b$ | $\bar a = \bar y / b,\ \bar b = -\bar y\, a / b^2$ |
+
+# %%
+#| export
+def add_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    return grad, grad
+
+
+def sub_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    return grad, -grad
+
+
+def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    return (-grad,)
+
+
+# %% nbgrader={"grade": false, "grade_id": "impl-mul-div-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``)."""
+    ### BEGIN SOLUTION
+    a, b = node.inputs[0].data, node.inputs[1].data
+    return grad * b, grad * a
+    ### END SOLUTION
+
+
+def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``a / b``. Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``."""
+    ### BEGIN SOLUTION
+    b = node.inputs[1].data
+    return grad / b, -grad * node.out / b
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The unary operations. `pow` takes its exponent from `node.attrs["exponent"]`; `exp` and
+# `sqrt` are cheapest written with their own output `node.out`:
+#
+# | op | forward | backward |
+# |---|---|---|
+# | pow | $y = a^p$ | $\bar a = \bar y\, p\, a^{p-1}$ |
+# | exp | $y = e^a$ | $\bar a = \bar y\, y$ |
+# | log | $y = \ln a$ | $\bar a = \bar y / a$ |
+# | sqrt | $y = \sqrt a$ | $\bar a = \bar y / (2y)$ |
+
+# %% nbgrader={"grade": false, "grade_id": "impl-unary-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def pow_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``a ** p`` with ``p = node.attrs["exponent"]``."""
+    ### BEGIN SOLUTION
+    exponent = node.attrs["exponent"]
+    if exponent == 0:  # a constant; avoids 0 * 0**-1 = nan at a = 0
+        return (np.zeros_like(grad),)
+    return (grad * exponent * np.power(node.inputs[0].data, exponent - 1),)
+    ### END SOLUTION
+
+
+def exp_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``exp(a)``."""
+    ### BEGIN SOLUTION
+    return (grad * node.out,)
+    ### END SOLUTION
+
+
+def log_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``log(a)``."""
+    ### BEGIN SOLUTION
+    return (grad / node.inputs[0].data,)
+    ### END SOLUTION
+
+
+def sqrt_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``sqrt(a)``."""
+    ### BEGIN SOLUTION
+    return (grad / (2 * node.out),)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Matrix multiplication
+#
+# For $C = AB$ with $A \in \mathbb{R}^{m\times k}$, $B \in \mathbb{R}^{k\times n}$, each $A_{ip}$
+# meets row $p$ of $B$ in row $i$ of $C$, which gives
+#
+# $$\bar A = \bar C\, B^\top \quad (m\times k), \qquad \bar B = A^\top \bar C \quad (k\times n).$$
+#
+# Check the shapes: they are the only ones that fit. Each product costs $2mkn$ FLOPs, so the
+# backward pass of a matmul costs twice its forward. With batch dimensions the same
+# formulas hold on the last two axes (`np.swapaxes(x, -1, -2)` transposes them), and the
+# engine's `unbroadcast` sums the gradient of a broadcast operand (e.g. shared weights) over
+# the batch. A 1-D operand is a vector: treat `a` of shape `(k,)` as `(1, k)` and `b` of
+# shape `(k,)` as `(k, 1)`, then remove that dimension from its gradient again.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-matmul-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``a @ b`` (batched, with 1-D operands as vectors).
+
+    Returns ``grad_a`` with ``a``'s shape up to batch broadcasting (the engine sums the
+    batch), and likewise ``grad_b``.
+    Hint: promote 1-D operands to matrices, put the removed dimension back into ``grad``
+    with ``np.expand_dims``, apply the two formulas, then drop the added dimension.
+    """
+    ### BEGIN SOLUTION
+    a, b = node.inputs[0].data, node.inputs[1].data
+    if a.ndim == 1 and b.ndim == 1:
+        return grad * b, grad * a
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    g2 = np.expand_dims(grad, -2) if a.ndim == 1 else grad
+    g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
+    grad_a = g2 @ np.swapaxes(b2, -1, -2)
+    grad_b = np.swapaxes(a2, -1, -2) @ g2
+    if a.ndim == 1:
+        grad_a = np.squeeze(grad_a, axis=-2)
+    if b.ndim == 1:
+        grad_b = np.squeeze(grad_b, axis=-1)
+    return grad_a, grad_b
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Reductions
+#
+# A sum copies its output gradient to every element that was summed: put back the reduced
+# axes (if `keepdims` was False) with `np.expand_dims`, then `np.broadcast_to` the input
+# shape. A mean does the same and divides by the count $N$. A max sends the gradient only
+# to the elements that were the maximum; where several elements tie, split it equally
+# among them (as PyTorch's `amax` does), so the total is preserved.
+#
+# The reduced axes are `normalize_axes(node.attrs["axis"], x.ndim)` from Module 01.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-reduction-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def _expand_reduced(grad: np.ndarray, node: Node) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``grad`` with the reduced axes of ``node`` restored (size 1), and those axes."""
+    x = node.inputs[0].data
+    axes = normalize_axes(node.attrs.get("axis"), x.ndim)
+    if not node.attrs.get("keepdims", False):
+        grad = np.expand_dims(grad, axes)
+    return grad, axes
+
+
+def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``x.sum(axis, keepdims)``: the output gradient, spread over the summed axes."""
+    ### BEGIN SOLUTION
+    expanded, _ = _expand_reduced(grad, node)
+    return (np.broadcast_to(expanded, node.inputs[0].shape),)
+    ### END SOLUTION
+
+
+def mean_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``x.mean(axis, keepdims)``: like sum, divided by the number of elements N."""
+    ### BEGIN SOLUTION
+    expanded, axes = _expand_reduced(grad, node)
+    x = node.inputs[0].data
+    count = math.prod(x.shape[ax] for ax in axes)
+    return (np.broadcast_to(expanded / count, x.shape),)
+    ### END SOLUTION
+
+
+def max_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``x.max(axis, keepdims)``: to the maximal elements, split equally on ties."""
+    ### BEGIN SOLUTION
+    expanded, axes = _expand_reduced(grad, node)
+    x = node.inputs[0].data
+    out = node.out if node.attrs.get("keepdims", False) else np.expand_dims(node.out, axes)
+    is_max = x == out
+    ties = is_max.sum(axis=axes, keepdims=True)
+    return (expanded * is_max / ties,)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# ### Shape operations
+#
+# These move elements around without changing them, so the gradient moves back the same
+# way: `reshape` reshapes the gradient to the input's shape; `permute` applies the
+# **inverse** permutation (`np.argsort(axes)`); indexing scatters the gradient into a zero
+# array of the input's shape at the indexed positions. Use `np.add.at` for the scatter, not
+# `zeros[index] = grad`: with an index like `[0, 0, 1]` the same element is picked twice,
+# and its gradient must be the sum of both contributions.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-shape-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def reshape_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``x.reshape(shape)``."""
+    ### BEGIN SOLUTION
+    return (grad.reshape(node.inputs[0].shape),)
+    ### END SOLUTION
+
+
+def permute_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``x.permute(*axes)`` with ``axes = node.attrs["axes"]``."""
+    ### BEGIN SOLUTION
+    return (np.transpose(grad, np.argsort(node.attrs["axes"])),)
+    ### END SOLUTION
+
+
+def getitem_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Gradient of ``x[index]`` with ``index = node.attrs["index"]``."""
+    ### BEGIN SOLUTION
+    x = node.inputs[0].data
+    scattered = np.zeros_like(x)
+    np.add.at(scattered, node.attrs["index"], grad)
+    return (scattered,)
+    ### END SOLUTION
+
+
+# %%
+#| export
+for _op, _grad_fn in {
+    "add": add_backward, "sub": sub_backward, "neg": neg_backward,
+    "mul": mul_backward, "div": div_backward,
+    "pow": pow_backward, "exp": exp_backward, "log": log_backward, "sqrt": sqrt_backward,
+    "matmul": matmul_backward,
+    "sum": sum_backward, "mean": mean_backward, "max": max_backward,
+    "reshape": reshape_backward, "permute": permute_backward, "getitem": getitem_backward,
+}.items():
+    register_gradient(_op, _grad_fn)
+
+
+# %% [markdown]
+# A small harness for the tests that follow: it builds a fake `Node` and calls one formula,
+# so each test checks one formula against its closed form without needing the engine.
+
+# %%
+def call_backward(grad_fn: GradFn, grad: Any, *inputs: Any, **attrs: Any) -> list[np.ndarray]:
+    """Run ``grad_fn`` for the op that produced ``out`` from ``inputs`` (computed here)."""
+    tensors = tuple(Tensor(np.asarray(x, dtype=np.float64), dtype=np.float64) for x in inputs)
+    op = {mul_backward: np.multiply, div_backward: np.divide}.get(grad_fn)
+    out = op(*(t.data for t in tensors)) if op is not None else None
+    node = Node("test", tensors, attrs, out)
+    return [np.asarray(g) for g in grad_fn(np.asarray(grad, dtype=np.float64), node)]
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-mul-div-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+a_val, b_val, g_val = np.array([1.0, -2.0, 3.0]), np.array([4.0, 5.0, -0.5]), np.array([1.0, 2.0, 3.0])
+grad_a, grad_b = call_backward(mul_backward, g_val, a_val, b_val)
+assert np.allclose(grad_a, g_val * b_val) and np.allclose(grad_b, g_val * a_val), "mul_backward: d(ab)/da = b, d(ab)/db = a"
+grad_a, grad_b = call_backward(div_backward, g_val, a_val, b_val)
+assert np.allclose(grad_a, g_val / b_val), "div_backward: d(a/b)/da = 1/b"
+assert np.allclose(grad_b, -g_val * a_val / b_val**2), "div_backward: d(a/b)/db = -a/b^2"
+
+# %% nbgrader={"grade": true, "grade_id": "test-unary-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+x_val = np.array([0.5, 1.0, 2.0])
+g_val = np.array([1.0, -1.0, 0.5])
+node = Node("pow", (Tensor(x_val, dtype=np.float64),), {"exponent": 3.0}, x_val**3)
+assert np.allclose(pow_backward(g_val, node)[0], g_val * 3 * x_val**2), "pow_backward: d(x^3)/dx = 3x^2"
+node = Node("exp", (Tensor(x_val, dtype=np.float64),), {}, np.exp(x_val))
+assert np.allclose(exp_backward(g_val, node)[0], g_val * np.exp(x_val)), "exp_backward: d(e^x)/dx = e^x"
+node = Node("log", (Tensor(x_val, dtype=np.float64),), {}, np.log(x_val))
+assert np.allclose(log_backward(g_val, node)[0], g_val / x_val), "log_backward: d(ln x)/dx = 1/x"
+node = Node("sqrt", (Tensor(x_val, dtype=np.float64),), {}, np.sqrt(x_val))
+assert np.allclose(sqrt_backward(g_val, node)[0], g_val / (2 * np.sqrt(x_val))), "sqrt_backward: d(sqrt x)/dx = 1/(2 sqrt x)"
+
+# %% nbgrader={"grade": true, "grade_id": "test-matmul-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+rng = np.random.default_rng(0)
+a_val, b_val = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+g_val = rng.standard_normal((3, 2))
+grad_a, grad_b = call_backward(matmul_backward, g_val, a_val, b_val)
+assert grad_a.shape == (3, 4) and grad_b.shape == (4, 2), "matmul_backward: gradients must have the shapes of a and b"
+assert np.allclose(grad_a, g_val @ b_val.T), "matmul_backward: grad_a should be grad @ b.T"
+assert np.allclose(grad_b, a_val.T @ g_val), "matmul_backward: grad_b should be a.T @ grad"
+v_val = rng.standard_normal(4)
+grad_a, grad_v = call_backward(matmul_backward, rng.standard_normal(3), a_val, v_val)
+assert grad_a.shape == (3, 4) and grad_v.shape == (4,), "matmul_backward: (3, 4) @ (4,) gives gradients of shapes (3, 4) and (4,)"
+### BEGIN HIDDEN TESTS
+batch_a = rng.standard_normal((5, 3, 4))
+g_batch = rng.standard_normal((5, 3, 2))
+grad_a, grad_b = call_backward(matmul_backward, g_batch, batch_a, b_val)
+assert np.allclose(grad_a, g_batch @ b_val.T)
+assert np.allclose(unbroadcast(grad_b, (4, 2)), np.einsum("bik,bij->kj", batch_a, g_batch))
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test-reduction-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+x_val = np.arange(6.0).reshape(2, 3)
+(grad,) = call_backward(sum_backward, np.array([1.0, 2.0]), x_val, axis=1, keepdims=False)
+assert np.array_equal(grad, [[1, 1, 1], [2, 2, 2]]), "sum_backward over axis 1: every element of row i gets grad[i]"
+(grad,) = call_backward(mean_backward, np.array([[3.0], [6.0]]), x_val, axis=1, keepdims=True)
+assert np.allclose(grad, [[1, 1, 1], [2, 2, 2]]), "mean_backward over axis 1 (keepdims): grad[i] / 3 to each element"
+(grad,) = call_backward(mean_backward, 1.0, x_val, axis=None, keepdims=False)
+assert np.allclose(grad, np.full((2, 3), 1 / 6)), "mean_backward over everything: 1/N to each element"
+node = Node("max", (Tensor(x_val, dtype=np.float64),), {"axis": 1, "keepdims": False}, x_val.max(axis=1))
+(grad,) = max_backward(np.array([1.0, 1.0]), node)
+assert np.array_equal(grad, [[0, 0, 1], [0, 0, 1]]), "max_backward: only the maximal element of each row gets the gradient"
+tied = np.array([[2.0, 2.0, 1.0]])
+node = Node("max", (Tensor(tied, dtype=np.float64),), {"axis": None, "keepdims": False}, tied.max())
+(grad,) = max_backward(np.array(1.0), node)
+assert np.allclose(grad, [[0.5, 0.5, 0.0]]), "max_backward: tied maxima share the gradient equally"
+
+# %% nbgrader={"grade": true, "grade_id": "test-shape-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+x_val = np.arange(24.0).reshape(2, 3, 4)
+node = Node("reshape", (Tensor(x_val, dtype=np.float64),), {"shape": (6, 4)}, x_val.reshape(6, 4))
+assert reshape_backward(np.ones((6, 4)), node)[0].shape == (2, 3, 4), "reshape_backward must return the input's shape"
+node = Node("permute", (Tensor(x_val, dtype=np.float64),), {"axes": (2, 0, 1)}, np.transpose(x_val, (2, 0, 1)))
+g_val = np.transpose(x_val, (2, 0, 1))
+assert np.array_equal(permute_backward(g_val, node)[0], x_val), "permute_backward should apply the inverse permutation"
+row = np.array([1.0, 2.0, 3.0])
+node = Node("getitem", (Tensor(row, dtype=np.float64),), {"index": np.array([0, 0, 2])}, row[[0, 0, 2]])
+assert np.array_equal(getitem_backward(np.array([1.0, 1.0, 1.0]), node)[0], [2, 0, 1]), (
+    "getitem_backward: an element picked twice gets both gradients (use np.add.at)"
+)
+
+
+# %% [markdown]
+# ## 4. The engine
+#
+# ### Topological order
+# The gradient of a tensor is complete only after **every** node that used it has sent its
+# contribution. In a diamond graph
+#
+# ```
+#        ┌─► b = a * 2 ─┐
+#   a ───┤              ├─► d = b + c
+#        └─► c = a + 1 ─┘
+# ```
+#
+# `a` must wait for both `b` and `c`. A topological order lists every tensor after all the
+# tensors it was computed from; walking it **backwards** processes each tensor after all of
+# its consumers. A depth-first search gives this order: a tensor is appended once all of
+# its inputs have been appended. Real graphs are thousands of nodes deep (a GPT forward
+# pass), deeper than Python's recursion limit of 1000, so write the search with an explicit
+# stack instead of recursion. Only tensors that require gradients need visiting.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-topological-order", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor ``root`` depends on (requiring grad), each after all of its inputs; ``root`` last.
+
+    Each tensor appears once, even when it is used several times.
+    Hint: a stack of ``(tensor, inputs_done)`` pairs and a set of visited ``id``s; push a
+    tensor back with ``inputs_done=True`` before pushing its inputs.
+    """
+    ### BEGIN SOLUTION
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor.grad_fn is not None:
+            for parent in tensor.grad_fn.inputs:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-topological-order", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+a = Tensor([1.0, 2.0], requires_grad=True)
+b = a * 2
+c = a + 1
+d = b + c
+order = topological_order(d)
+position = {id(t): i for i, t in enumerate(order)}
+assert len(order) == 4, f"topological_order of the diamond should list a, b, c, d once each, got {len(order)} tensors"
+assert order[-1] is d, "topological_order: the root comes last"
+assert position[id(a)] < position[id(b)] and position[id(a)] < position[id(c)], "topological_order: a must come before b and c"
+deep = Tensor([1.0], requires_grad=True)
+chain = deep
+for _ in range(3000):
+    chain = chain + 1
+assert len(topological_order(chain)) == 3001, "topological_order must handle graphs deeper than the recursion limit"
+
+
+# %% [markdown]
+# ### `run_backward`
+#
+# 1. Check the root requires gradients (else there is no graph to walk: raise a
+#    `RuntimeError` that says to set `requires_grad=True` on the leaves).
+# 2. The starting gradient is 1 for a one-element root; any other root needs an explicit
+#    `gradient` of the same shape (`ShapeError` otherwise), as in PyTorch.
+# 3. Walk `topological_order(root)` backwards, keeping a dict `id(tensor) -> gradient`. For a
+#    tensor with a `grad_fn`, call its formula and add each input's gradient, after
+#    `unbroadcast`, into the dict; **add**, because a tensor used twice receives two
+#    contributions. For a leaf, **accumulate** into `.grad` (a new Tensor of the leaf's dtype
+#    if `.grad` is None, else add to it): PyTorch accumulates across `backward()` calls,
+#    which is why optimizers call `zero_grad()`.
+# 4. Store a copy in `.grad`, never an array that another tensor's gradient also uses.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-run-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def run_backward(root: Tensor, gradient: Tensor | None = None) -> None:
+    """Accumulate d(root)/d(leaf), weighted by ``gradient``, into ``leaf.grad`` for every leaf.
+
+    Raises ``RuntimeError`` if ``root`` does not require grad, ``RuntimeError`` if
+    ``gradient`` is missing for a root with more than one element, and ``ShapeError`` if
+    ``gradient`` has the wrong shape.
+    Hint: ``GRADIENTS[node.op](grad, node)`` gives one gradient (or None) per input.
+    """
+    ### BEGIN SOLUTION
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() called on a tensor that does not require grad: create the leaf "
+            "tensors with requires_grad=True, and do not compute the loss under no_grad()"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a tensor with one element, this one has "
+                f"shape {root.shape}; reduce it (e.g. .sum()) or pass gradient= of that shape"
+            )
+        seed = np.ones_like(root.data)
+    else:
+        seed = gradient.data if isinstance(gradient, Tensor) else as_array(gradient, root.dtype)
+        if seed.shape != root.shape:
+            raise ShapeError(f"backward(): gradient has shape {seed.shape}, but the tensor has shape {root.shape}")
+    grads: dict[int, np.ndarray] = {id(root): seed}
+    for tensor in reversed(topological_order(root)):
+        grad = grads.pop(id(tensor), None)
+        if grad is None:
+            continue
+        node = tensor.grad_fn
+        if node is None:
+            if tensor.grad is None:
+                tensor.grad = Tensor._wrap(np.array(grad, dtype=tensor.dtype))
+            else:
+                tensor.grad = Tensor._wrap(tensor.grad.data + grad.astype(tensor.dtype, copy=False))
+            continue
+        for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node)):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            if parent_grad.shape != parent.shape:
+                parent_grad = unbroadcast(parent_grad, parent.shape)
+            key = id(parent)
+            grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+    ### END SOLUTION
+
+
+# %%
+#| export
+set_backward_engine(run_backward)
+
+# %% nbgrader={"grade": true, "grade_id": "test-run-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+w = Tensor([0.5, -1.0, 2.0], requires_grad=True)
+loss = (x * w).sum()
+loss.backward()
+assert x.grad is not None and np.allclose(x.grad.numpy(), w.numpy()), "backward: d(sum(x*w))/dx should be w"
+assert np.allclose(w.grad.numpy(), x.numpy()), "backward: d(sum(x*w))/dw should be x"
+assert x.grad.dtype == np.float32, "backward: .grad should have the leaf's dtype (float32)"
+
+a = Tensor([3.0], requires_grad=True)
+d = (a * 2) + (a * a)  # diamond: a is used three times
+d.backward()
+assert np.allclose(a.grad.numpy(), [2 + 2 * 3.0]), "backward: a tensor used several times must sum all contributions"
+d = (a * 2) + (a * a)
+d.backward()
+assert np.allclose(a.grad.numpy(), [16.0]), "backward: gradients accumulate across backward() calls"
+
+bias = Tensor([1.0, 2.0], requires_grad=True)
+(Tensor(np.ones((4, 2))) + bias).sum().backward()
+assert np.allclose(bias.grad.numpy(), [4.0, 4.0]), "backward: a broadcast bias gets the sum over the batch (unbroadcast)"
+
+for bad_call, what in (
+    (lambda: Tensor([1.0]).backward(), "a tensor that does not require grad"),
+    (lambda: (Tensor([1.0, 2.0], requires_grad=True) * 2).backward(), "a non-scalar without gradient="),
+):
+    try:
+        bad_call()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError(f"backward() on {what} should raise RuntimeError")
+y = Tensor([1.0, 2.0], requires_grad=True)
+(y * 3).backward(Tensor([1.0, 10.0]))
+assert np.allclose(y.grad.numpy(), [3.0, 30.0]), "backward(gradient): the gradient weights each output"
+
+# %% [markdown]
+# ### `no_grad` and `detach`
+# Under `no_grad()` no graph is recorded, and `detach()` (Module 01) cuts a tensor off the
+# graph. Both give tensors with `requires_grad=False`.
+
+# %%
+w = Tensor([1.0, 2.0], requires_grad=True)
+with no_grad():
+    frozen = w * 2
+assert not frozen.requires_grad and frozen.grad_fn is None
+assert not (w.detach() * 2).requires_grad
+print("no_grad and detach record nothing:", frozen, (w.detach() * 2))
+
+
+# %% [markdown]
+# ## 5. Checking gradients numerically
+#
+# Every backward formula can be checked against the definition of the derivative. The
+# **central difference**
+#
+# $$\frac{\partial f}{\partial x_i} \approx \frac{f(x + \varepsilon e_i) - f(x - \varepsilon e_i)}{2\varepsilon}$$
+#
+# has error $O(\varepsilon^2)$. Two rules make it reliable: compute in **float64** (with
+# float32's 7 digits, the subtraction of two nearly equal numbers loses almost everything),
+# and reduce a non-scalar output to a scalar with a fixed **random weighting** $v$,
+# $f = \sum_j v_j\, \text{fn}(x)_j$, so every output element counts and errors cannot cancel.
+#
+# `gradcheck(fn, inputs)` does this for every element of every input that requires
+# gradients and compares with what `backward()` computes. Like `torch.autograd.gradcheck` it
+# returns True or raises, here a `GradcheckError` that names the input, the element and both
+# values. You will reuse it for every new operation in this course. It costs two forward
+# passes per input element, so use it on small inputs.
+
+# %% nbgrader={"grade": false, "grade_id": "impl-gradcheck", "locked": false, "solution": true, "schema_version": 3}
+#| export
+class GradcheckError(AssertionError):
+    """An analytic gradient disagrees with the finite-difference estimate."""
+
+
+def gradcheck(
+    fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+) -> bool:
+    """Compare ``backward()`` gradients of ``fn(*inputs)`` with central differences in float64.
+
+    Inputs with ``requires_grad`` are checked; the others are held constant. The caller's
+    tensors are not modified (float64 copies are used). Returns True or raises ``GradcheckError``.
+    Hint: make float64 copies, draw weights ``v`` with ``np.random.default_rng(0)``, run
+    ``(fn(*copies) * v).sum().backward()``, then perturb one element at a time under ``no_grad()``.
+    """
+    ### BEGIN SOLUTION
+    copies = [  # float64 for accuracy; integer inputs (indices, labels) keep their dtype
+        Tensor(t.data, dtype=np.float64 if t.dtype.kind == "f" else t.dtype, requires_grad=t.requires_grad)
+        for t in inputs
+    ]
+    if not any(t.requires_grad for t in copies):
+        raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
+    weights = np.random.default_rng(0).standard_normal(fn(*copies).shape)
+
+    def weighted_output() -> float:
+        with no_grad():
+            return float(np.sum(fn(*copies).data * weights))
+
+    (fn(*copies) * Tensor(weights, dtype=np.float64)).sum().backward()
+    for position, tensor in enumerate(copies):
+        if not tensor.requires_grad:
+            continue
+        analytic = tensor.grad.data if tensor.grad is not None else np.zeros_like(tensor.data)
+        numeric = np.zeros_like(tensor.data)
+        for index in np.ndindex(tensor.shape):
+            original = tensor.data[index]
+            tensor.data[index] = original + eps
+            plus = weighted_output()
+            tensor.data[index] = original - eps
+            minus = weighted_output()
+            tensor.data[index] = original
+            numeric[index] = (plus - minus) / (2 * eps)
+        if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
+            worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), tensor.shape)
+            raise GradcheckError(
+                f"gradcheck: input {position} (shape {tensor.shape}), element {tuple(int(i) for i in worst)}: "
+                f"backward gives {analytic[worst]:.6g}, finite differences give {numeric[worst]:.6g}"
+            )
+    return True
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-gradcheck", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+rng = np.random.default_rng(3)
+x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+w = Tensor(rng.standard_normal((4, 2)), requires_grad=True)
+assert gradcheck(lambda x, w: (x @ w).exp().mean(axis=0), [x, w]) is True, "gradcheck should pass for a correct gradient"
+assert x.grad is None and x.dtype == np.float32, "gradcheck must not touch the caller's tensors"
+
+# A deliberately wrong backward formula: d(x^2)/dx written as x instead of 2x.
+from tinytorch.tensor import register_kernel
+
+register_kernel("wrong_square", lambda a: a * a)
+register_gradient("wrong_square", lambda grad, node: (grad * node.inputs[0].data,))
+from tinytorch.tensor import dispatch
+
+try:
+    gradcheck(lambda x: dispatch("wrong_square", x), [x])
+except GradcheckError as error:
+    assert "input 0" in str(error), "GradcheckError should name the input that failed"
+else:
+    raise AssertionError("gradcheck must raise GradcheckError for a wrong backward formula")
+
+# %% [markdown]
+# Every operation of Module 01, checked with your `gradcheck`, including broadcasting and
+# a batched matmul:
+
+# %%
+rng = np.random.default_rng(4)
+
+
+def leaf(*shape: int, positive: bool = False) -> Tensor:
+    values = rng.uniform(0.5, 2.0, shape) if positive else rng.standard_normal(shape)
+    return Tensor(values, requires_grad=True)
+
+
+checks = {
+    "add (broadcast)": (lambda a, b: a + b, [leaf(3, 4), leaf(4)]),
+    "sub (broadcast)": (lambda a, b: a - b, [leaf(2, 1, 3), leaf(4, 1)]),
+    "mul (broadcast)": (lambda a, b: a * b, [leaf(3, 4), leaf(3, 1)]),
+    "div": (lambda a, b: a / b, [leaf(3, 4), leaf(3, 4, positive=True)]),
+    "neg": (lambda a: -a, [leaf(5)]),
+    "pow": (lambda a: a ** 3, [leaf(2, 3)]),
+    "exp": (lambda a: a.exp(), [leaf(2, 3)]),
+    "log": (lambda a: a.log(), [leaf(2, 3, positive=True)]),
+    "sqrt": (lambda a: a.sqrt(), [leaf(2, 3, positive=True)]),
+    "matmul (batched)": (lambda a, b: a @ b, [leaf(2, 3, 4), leaf(4, 5)]),
+    "matmul (vector)": (lambda a, b: a @ b, [leaf(3, 4), leaf(4)]),
+    "sum": (lambda a: a.sum(axis=1), [leaf(3, 4)]),
+    "mean": (lambda a: a.mean(axis=(0, 2), keepdims=True), [leaf(2, 3, 4)]),
+    "max": (lambda a: a.max(axis=0), [leaf(4, 5)]),
+    "reshape": (lambda a: a.reshape(6, -1), [leaf(2, 3, 4)]),
+    "permute": (lambda a: a.permute(2, 0, 1), [leaf(2, 3, 4)]),
+    "getitem": (lambda a: a[1:, [0, 0, 2]], [leaf(3, 4)]),
+}
+for name, (fn, inputs) in checks.items():
+    gradcheck(fn, inputs)
+print(f"gradcheck passed for {len(checks)} operations: {', '.join(checks)}")
+
+# %% [markdown]
+# ## 6. Systems analysis: what backward costs
+#
+# ### Time
+# A two-layer perceptron, forward only versus forward and backward, timed side by side.
+# Each matmul's backward does two matmuls of the same size, so expect backward to take
+# roughly twice the forward's time; Python overhead per op shifts the ratio for small layers.
+
+# %%
+import timeit
+
+rng = np.random.default_rng(5)
+for batch, d_in, d_hidden, d_out in ((64, 64, 128, 10), (128, 784, 256, 10)):
+    x = Tensor(rng.standard_normal((batch, d_in)))
+    w1 = Tensor(rng.standard_normal((d_in, d_hidden)) * 0.1, requires_grad=True)
+    w2 = Tensor(rng.standard_normal((d_hidden, d_out)) * 0.1, requires_grad=True)
+
+    def forward() -> Tensor:
+        hidden = x @ w1
+        hidden = hidden * (hidden > 0)  # ReLU written with Module 01 ops
+        return ((hidden @ w2) ** 2).mean()
+
+    def forward_backward() -> None:
+        forward().backward()
+
+    forward_time = min(timeit.repeat(forward, number=20, repeat=5)) / 20
+    both_time = min(timeit.repeat(forward_backward, number=20, repeat=5)) / 20
+    print(f"MLP {d_in}->{d_hidden}->{d_out}, batch {batch}: forward {forward_time * 1e3:.3f} ms, "
+          f"forward+backward {both_time * 1e3:.3f} ms ({both_time / forward_time:.2f}x the forward)")
+
+
+# %% [markdown]
+# ### Memory: the graph keeps activations alive
+# Each node holds its inputs and output until the graph is released. We add up the bytes of
+# the arrays the graph of one forward pass holds on to, with and without `no_grad`, as the
+# batch grows. Weights do not grow with the batch; activations do, linearly.
+
+# %%
+def graph_bytes(root: Tensor) -> int:
+    """Bytes of all distinct arrays reachable from ``root``'s graph (inputs and outputs)."""
+    seen: dict[int, int] = {}
+    for tensor in topological_order(root):
+        seen[id(tensor.data)] = tensor.data.nbytes
+        if tensor.grad_fn is not None:
+            for parent in tensor.grad_fn.inputs:
+                seen[id(parent.data)] = parent.data.nbytes
+    return sum(seen.values())
+
+
+w1 = Tensor(rng.standard_normal((784, 256)) * 0.05, requires_grad=True)
+w2 = Tensor(rng.standard_normal((256, 10)) * 0.05, requires_grad=True)
+weight_bytes = w1.nbytes + w2.nbytes
+for batch in (32, 128, 512):
+    x = Tensor(rng.standard_normal((batch, 784)))
+    hidden = x @ w1
+    loss = ((hidden * (hidden > 0)) @ w2).mean()
+    with no_grad():
+        hidden = x @ w1
+        no_graph = ((hidden * (hidden > 0)) @ w2).mean()
+    print(f"batch {batch:>3}: graph holds {graph_bytes(loss) / 2**20:6.2f} MiB "
+          f"(weights {weight_bytes / 2**20:.2f} MiB); under no_grad: "
+          f"requires_grad={no_graph.requires_grad}, grad_fn={no_graph.grad_fn}")
+
+# %% [markdown]
+# ## Summary
+#
+# You wrote the backward formula of every Module 01 operation, `unbroadcast`, an iterative
+# topological sort, the backward engine with gradient accumulation, and `gradcheck`.
+# Your recorder plugs into Module 01's dispatch layer, so every later module (activations,
+# layers, attention) gets gradients by registering a kernel and a backward formula, and
+# proves them with `gradcheck`.
+#
+# **Reflection questions**
+#
+# 1. The graph-memory measurement grows linearly with the batch. Which tensors would you
+#    recompute in the backward pass instead of storing, to trade time for memory
+#    (gradient checkpointing)?
+# 2. Why does `run_backward` pop each gradient from its dict as soon as it is used?
+#    What would happen to peak memory in a deep network if it did not?
+# 3. `max_backward` splits the gradient among tied maxima. Where in a network do ties
+#    happen in practice (think of ReLU outputs and max pooling)?
+# 4. `gradcheck` needs two forward passes per input element. How long would it take for a
+#    1-million-parameter model, and how would you check such a model instead?

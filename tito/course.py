@@ -1,0 +1,153 @@
+"""The course plan and how its modules are laid out on disk.
+
+A *source repository* (this one) holds each module as a jupytext percent script with
+its solutions, ``modules/NN_slug/slug.py``. A *student copy* holds the released notebook
+``modules/NN_slug/slug.ipynb`` instead. Either may hold both: a notebook made by
+``tito module start`` next to the script is the copy that a person edits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tito.errors import TitoError
+
+# Fixed by DESIGN.md: numbers, folder slugs and titles of all twenty modules.
+COURSE_PLAN: tuple[tuple[int, str, str], ...] = (
+    (1, "tensor", "Tensor"),
+    (2, "autograd", "Autograd"),
+    (3, "activations", "Activations"),
+    (4, "layers", "Layers"),
+    (5, "losses", "Losses"),
+    (6, "optimizers", "Optimizers"),
+    (7, "training", "Training"),
+    (8, "dataloader", "DataLoader"),
+    (9, "spatial", "Spatial (CNN)"),
+    (10, "normalization", "Normalization"),
+    (11, "tokenization", "Tokenization"),
+    (12, "embeddings", "Embeddings"),
+    (13, "attention", "Attention"),
+    (14, "transformers", "Transformers"),
+    (15, "profiling", "Profiling"),
+    (16, "acceleration", "Acceleration"),
+    (17, "quantization", "Quantization"),
+    (18, "compression", "Compression"),
+    (19, "caching", "KV caching"),
+    (20, "benchmarking", "Benchmarking"),
+)
+
+_DEFAULT_EXP = re.compile(r"^#\|\s*default_exp\s+(\S+)\s*$", re.MULTILINE)
+# The stub nbgrader puts in place of every solution (see tito/build.py).
+STUB_MARKER = "# YOUR CODE HERE"
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """One course module and the paths that belong to it inside a repository."""
+
+    number: int
+    slug: str
+    title: str
+    root: Path
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.number:02d}_{self.slug}"
+
+    @property
+    def folder(self) -> Path:
+        return self.root / "modules" / self.folder_name
+
+    @property
+    def script(self) -> Path:
+        """The percent-script source (solution version); only in a source repository."""
+        return self.folder / f"{self.slug}.py"
+
+    @property
+    def notebook(self) -> Path:
+        """The notebook a person edits: a student's release copy or one made by `start`."""
+        return self.folder / f"{self.slug}.ipynb"
+
+    @property
+    def present(self) -> bool:
+        return self.script.exists() or self.notebook.exists()
+
+    @property
+    def test_files(self) -> list[Path]:
+        """This module's pytest files: ``tests/modules/test_NN_*.py``."""
+        return sorted((self.root / "tests" / "modules").glob(f"test_{self.number:02d}_*.py"))
+
+    def export_targets(self) -> list[str]:
+        """Dotted module names (relative to ``tinytorch``) this module exports to.
+
+        Read from the ``#| default_exp`` line of the script, or of the notebook in a
+        student copy. Empty when the module is not present.
+        """
+        for path in (self.script, self.notebook):
+            if path.exists():
+                return sorted(set(_DEFAULT_EXP.findall(path.read_text(encoding="utf-8"))))
+        return []
+
+    def exported_files(self) -> list[Path]:
+        """Package files this module writes, e.g. ``tinytorch/tensor.py``."""
+        return [
+            self.root / "tinytorch" / (target.replace(".", "/") + ".py")
+            for target in self.export_targets()
+        ]
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding ``modules/`` and ``pyproject.toml``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "modules").is_dir() and (candidate / "pyproject.toml").is_file():
+            return candidate
+    raise TitoError(
+        f"{here} is not inside a tinytorch repository (no modules/ and pyproject.toml "
+        "found above it). Run tito from your tinytorch folder."
+    )
+
+
+def all_modules(root: Path) -> list[ModuleInfo]:
+    """All twenty modules of the course plan, present in this repository or not."""
+    return [ModuleInfo(number, slug, title, root) for number, slug, title in COURSE_PLAN]
+
+
+def present_modules(root: Path) -> list[ModuleInfo]:
+    """The modules whose script or notebook exists in this repository, in order."""
+    return [info for info in all_modules(root) if info.present]
+
+
+def resolve_module(text: str, root: Path) -> ModuleInfo:
+    """Find a module from what a person typed: ``17``, ``017``, ``17_quantization`` or ``quantization``."""
+    wanted = text.strip().lower()
+    for info in all_modules(root):
+        names = {str(info.number), f"{info.number:02d}", f"{info.number:03d}", info.slug, info.folder_name}
+        if wanted in names or (wanted.isdigit() and int(wanted) == info.number):
+            return info
+    known = ", ".join(f"{n:02d}_{slug}" for n, slug, _ in COURSE_PLAN)
+    raise TitoError(f"Unknown module '{text}'. Use a number or a name, one of: {known}.")
+
+
+def require_present(info: ModuleInfo) -> ModuleInfo:
+    """Raise a one-line error if neither the script nor the notebook of ``info`` exists."""
+    if not info.present:
+        raise TitoError(
+            f"Module {info.folder_name} is not in this repository: neither {info.script.name} "
+            f"nor {info.notebook.name} exists in {info.folder}. Check `tito module list`."
+        )
+    return info
+
+
+def missing_prerequisites(info: ModuleInfo) -> list[ModuleInfo]:
+    """Earlier modules whose package files are absent or still contain unfinished stubs."""
+    missing = []
+    for earlier in all_modules(info.root)[: info.number - 1]:
+        files = earlier.exported_files()
+        if not files or any(
+            not path.exists() or STUB_MARKER in path.read_text(encoding="utf-8") for path in files
+        ):
+            missing.append(earlier)
+    return missing
