@@ -1,0 +1,90 @@
+"""Session fixtures for the pipeline tests: one build, one nbgrader course, graded once.
+
+Everything that runs nbgrader uses these fixtures from tests in the ``nbgrader`` xdist
+group, so under ``pytest -n 2 --dist loadgroup`` the builds and kernels run once, in one
+worker. Builds go to temporary folders: the repository's own ``build/`` and
+``tinytorch/`` are never written.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from pipeline_support import MODULES, REPO_ROOT, FakeRepo
+
+from tito.build import BuildReport, build, export_notebook, script_to_notebook
+from tito.grading import Score, autograde, staging_package
+
+
+@pytest.fixture(scope="session")
+def first_build(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    """A full build of this repository (with the nbgrader release) in a temporary folder."""
+    where = tmp_path_factory.mktemp("first")
+    return build(REPO_ROOT, build_dir=where / "build", package_dir=where / "tinytorch")
+
+
+@pytest.fixture(scope="session")
+def second_build(tmp_path_factory: pytest.TempPathFactory, first_build: BuildReport) -> BuildReport:
+    """The same build again, into another folder.
+
+    It depends on ``first_build`` so that it runs after it in the same process: whatever one
+    build leaves behind in the process (nbdev's or nbgrader's caches) must not change the next.
+    """
+    where = tmp_path_factory.mktemp("second")
+    return build(REPO_ROOT, build_dir=where / "build", package_dir=where / "tinytorch")
+
+
+@pytest.fixture(scope="session")
+def fresh_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tinytorch/`` exported from the module scripts alone (no nbgrader), in a temporary folder."""
+    package = tmp_path_factory.mktemp("export") / "tinytorch"
+    for info in MODULES:
+        export_notebook(script_to_notebook(info.script), info, package)
+    return package
+
+
+@pytest.fixture(scope="session")
+def grades(first_build: BuildReport, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Score]]:
+    """Per module, the scores of its ``reference`` solution and ``blank`` release.
+
+    Module N is graded against the committed ``tinytorch/`` files of modules < N, as an
+    instructor grades; the drift test checks that those equal a fresh export.
+    """
+    course = first_build.build_dir / "course"
+    results = {}
+    for built in first_build.modules:
+        staging = staging_package(
+            REPO_ROOT, built.info, tmp_path_factory.mktemp(f"staging-{built.info.folder_name}")
+        )
+        submissions = {"reference": built.nbgrader_source, "blank": built.release}
+        results[built.info.folder_name] = autograde(course, built.info, submissions, staging)
+    return results
+
+
+@pytest.fixture
+def fake_repo(tmp_path: Path) -> FakeRepo:
+    """Make a throwaway source repository holding the given module scripts.
+
+    Keys are ``NN_slug`` folder names, values the percent script (dedented). The repository
+    gets this repository's ``pyproject.toml`` (nbdev reads its settings from it) and
+    hand-written ``tinytorch/__init__.py``.
+    """
+
+    def make(scripts: dict[str, str]) -> Path:
+        root = tmp_path / "repo"
+        (root / "tinytorch").mkdir(parents=True)
+        (root / "pyproject.toml").write_text(
+            (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        (root / "tinytorch" / "__init__.py").write_text('"""A fake tinytorch."""\n', encoding="utf-8")
+        for folder, script in scripts.items():
+            slug = folder.split("_", 1)[1]
+            (root / "modules" / folder).mkdir(parents=True)
+            (root / "modules" / folder / f"{slug}.py").write_text(
+                textwrap.dedent(script).lstrip(), encoding="utf-8"
+            )
+        return root
+
+    return make

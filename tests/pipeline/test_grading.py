@@ -1,0 +1,148 @@
+"""Autograding: the reference earns every point, the blank release none, graded against modules < N."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pipeline_support import MODULES, REPO_ROOT, FakeRepo, module_id
+
+from tito.build import build
+from tito.course import ModuleInfo, all_modules
+from tito.errors import TitoError
+from tito.grading import Score, autograde, check_staging_hides, grading_problems, staging_package
+
+pytestmark = pytest.mark.pipeline
+nbgrader_group = pytest.mark.xdist_group("nbgrader")
+
+
+def _import_in(staging: Path, module: str) -> subprocess.CompletedProcess[str]:
+    """``python -c "import MODULE"`` in the environment the autograde kernel gets."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        env={**os.environ, "PYTHONPATH": str(staging)},
+        cwd=staging,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@nbgrader_group
+@pytest.mark.parametrize("info", MODULES, ids=module_id)
+def test_reference_earns_full_marks_and_blank_release_zero(
+    grades: dict[str, dict[str, Score]], info: ModuleInfo
+) -> None:
+    reference, blank = grades[info.folder_name]["reference"], grades[info.folder_name]["blank"]
+    problems = grading_problems(reference, blank)
+    assert not problems, f"{info.folder_name} grades wrongly:\n  " + "\n  ".join(problems)
+    assert reference.earned == reference.possible > 0
+    assert blank.earned == 0
+
+
+@pytest.mark.parametrize("info", MODULES, ids=module_id)
+def test_staging_hides_the_module_and_offers_earlier_ones(tmp_path: Path, info: ModuleInfo) -> None:
+    staging = staging_package(REPO_ROOT, info, tmp_path)
+    for target in info.export_targets():
+        run = _import_in(staging, f"tinytorch.{target}")
+        assert run.returncode != 0 and "ModuleNotFoundError" in run.stderr, (
+            f"tinytorch.{target} is importable while grading {info.folder_name}: {run.stdout}{run.stderr}"
+        )
+    for earlier in all_modules(REPO_ROOT)[: info.number - 1]:
+        for target in earlier.export_targets():
+            run = _import_in(staging, f"tinytorch.{target}")
+            assert run.returncode == 0, f"grading {info.folder_name} needs tinytorch.{target}: {run.stderr}"
+    check_staging_hides(staging, info)
+
+
+@pytest.mark.parametrize("info", [m for m in MODULES if m.export_targets() and m.number < 20], ids=module_id)
+def test_staging_check_catches_a_visible_reference(tmp_path: Path, info: ModuleInfo) -> None:
+    # The staging for the *next* module holds this module's reference: grading this one with it would leak.
+    next_module = all_modules(REPO_ROOT)[info.number]
+    staging = staging_package(REPO_ROOT, next_module, tmp_path)
+    with pytest.raises(TitoError, match=f"tinytorch.{info.export_targets()[0]}"):
+        check_staging_hides(staging, info)
+
+
+SELF_TEST_MODULE = '''
+# %%
+#| default_exp tensor
+
+# %% nbgrader={"grade": false, "grade_id": "impl-add", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def add(a: int, b: int) -> int:
+    """Sum of a and b."""
+    ### BEGIN SOLUTION
+    total = a + b
+    return total
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-add", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+assert add(2, 3) == 5, "add: 2 + 3 should be 5"
+
+# %% nbgrader={"grade": true, "grade_id": "test-vacuous", "locked": true, "points": 1, "solution": false, "schema_version": 3}
+assert True
+
+# %% nbgrader={"grade": true, "grade_id": "test-wrong", "locked": true, "points": 1, "solution": false, "schema_version": 3}
+assert add(2, 2) == 5, "add: this test is wrong on purpose"
+'''
+
+
+@nbgrader_group
+def test_grading_check_catches_vacuous_and_wrong_tests(fake_repo: FakeRepo, tmp_path: Path) -> None:
+    root = fake_repo({"01_tensor": SELF_TEST_MODULE})
+    report = build(root)
+    built = report.modules[0]
+    staging = staging_package(root, built.info, tmp_path / "staging")
+    scores = autograde(
+        report.build_dir / "course",
+        built.info,
+        {"reference": built.nbgrader_source, "blank": built.release},
+        staging,
+    )
+    reference, blank = scores["reference"], scores["blank"]
+    assert reference.per_cell == {
+        "test-add": (2.0, 2.0),
+        "test-vacuous": (1.0, 1.0),
+        "test-wrong": (0.0, 1.0),
+    }
+    assert blank.per_cell == {"test-add": (0.0, 2.0), "test-vacuous": (1.0, 1.0), "test-wrong": (0.0, 1.0)}
+    problems = grading_problems(reference, blank)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("test-wrong: the reference solution earns 0 of 1")
+    assert problems[1].startswith("test-vacuous: the blank release earns 1 points")
+
+
+LAYERED_MODULES = {
+    "01_tensor": "# %%\n#| default_exp tensor\n\n# %%\n#| export\nTENSOR = 1\n",
+    "03_activations": "# %%\n#| default_exp nn.activations\n\n# %%\n#| export\nRELU = 3\n",
+    "04_layers": "# %%\n#| default_exp nn.layers\n\n# %%\n#| export\nLINEAR = 4\n",
+}
+
+
+def test_staging_holds_exactly_the_earlier_modules_with_their_subpackages(
+    fake_repo: FakeRepo, tmp_path: Path
+) -> None:
+    root = fake_repo(LAYERED_MODULES)
+    build(root, release=False)
+    modules = {info.number: info for info in all_modules(root)}
+
+    def staged(number: int) -> set[str]:
+        staging = staging_package(root, modules[number], tmp_path / f"staging-{number}")
+        return {p.relative_to(staging).as_posix() for p in staging.rglob("*.py")}
+
+    assert staged(1) == {"tinytorch/__init__.py"}
+    assert staged(3) == {"tinytorch/__init__.py", "tinytorch/tensor.py"}
+    assert staged(4) == {
+        "tinytorch/__init__.py",
+        "tinytorch/tensor.py",
+        "tinytorch/nn/__init__.py",
+        "tinytorch/nn/activations.py",
+    }
+    staging = tmp_path / "staging-4"
+    assert _import_in(staging, "tinytorch.nn.activations").returncode == 0
+    assert "ModuleNotFoundError" in _import_in(staging, "tinytorch.nn.layers").stderr

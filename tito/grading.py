@@ -1,0 +1,228 @@
+"""Autograde module notebooks the way an instructor does, and read the scores nbgrader stored.
+
+A module's notebook is graded in a kernel that can import only the reference package files
+of the *earlier* modules (DESIGN §5): ``staging_package`` lays them out in a folder, and
+``autograde`` puts that folder first on the kernel's ``PYTHONPATH`` after checking that the
+module's own reference (and any later one) cannot be imported from anywhere else.
+
+Scores come from nbgrader's gradebook, never from exit codes: nbgrader reports success
+even when every test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import SAWarning
+
+from tito.build import COURSE_ID, PACKAGE_NAME, nbgrader_api, nbgrader_call
+from tito.course import ModuleInfo, all_modules, present_modules
+from tito.errors import TitoError
+
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+# Run by a fresh interpreter with the grading environment: prints each named module that
+# the import system can find. A missing parent package means the module is not findable.
+_FIND_MODULES = """
+import importlib.util, sys
+for name in sys.argv[1:]:
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        found = False
+    if found:
+        print(name)
+"""
+
+
+@dataclass
+class Score:
+    """Points of one graded notebook: totals and ``grade_id -> (earned, possible)``."""
+
+    earned: float
+    possible: float
+    per_cell: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def _package_relative(path: Path, package: Path) -> Path:
+    """``path`` relative to ``package``, with a readable error when it lies outside."""
+    if package not in path.parents:
+        raise TitoError(f"{path} is not inside {package}; check the module's '#| default_exp' line.")
+    return path.relative_to(package)
+
+
+def staging_package(root: Path, info: ModuleInfo, dest: Path) -> Path:
+    """Lay out ``dest/tinytorch`` with the reference package files of modules before ``info``.
+
+    It holds the hand-written ``__init__.py``, each earlier module's exported files copied
+    from ``root/tinytorch``, and the ``__init__.py`` of every subpackage on the way. Module
+    ``info`` and later modules are absent. ``dest`` is returned: put it on ``PYTHONPATH``.
+    An existing ``dest/tinytorch`` is replaced.
+    """
+    package = (root / PACKAGE_NAME).resolve()
+    staged = dest / PACKAGE_NAME
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    shutil.copy2(package / "__init__.py", staged / "__init__.py")
+    for earlier in all_modules(root.resolve())[: info.number - 1]:
+        for exported in earlier.exported_files():
+            relative = _package_relative(exported.resolve(), package)
+            subpackages = list(reversed(relative.parents[:-1]))  # outermost first
+            needed = [exported, *(package / folder / "__init__.py" for folder in subpackages)]
+            missing = [str(path) for path in needed if not path.exists()]
+            if missing:
+                raise TitoError(
+                    f"{', '.join(missing)} missing, but module {earlier.folder_name} exports there; "
+                    "run `tito export`."
+                )
+            for folder in subpackages:
+                (staged / folder).mkdir(exist_ok=True)
+                shutil.copy2(package / folder / "__init__.py", staged / folder / "__init__.py")
+            shutil.copy2(exported, staged / relative)
+    return dest
+
+
+def importable_modules(pythonpath: Path, names: list[str]) -> list[str]:
+    """Which of ``names`` a fresh Python finds with ``PYTHONPATH=pythonpath`` (cwd = that folder).
+
+    This is the interpreter and environment the autograde kernel gets, so an editable
+    install that serves modules outside ``pythonpath`` shows up here.
+    """
+    if not names:
+        return []
+    completed = subprocess.run(
+        [sys.executable, "-c", _FIND_MODULES, *names],
+        env={**os.environ, "PYTHONPATH": str(pythonpath)},
+        cwd=pythonpath,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout.split()
+
+
+def hidden_module_names(info: ModuleInfo) -> list[str]:
+    """Dotted names of the package modules of ``info`` and of every later present module."""
+    later = [m for m in present_modules(info.root) if m.number >= info.number]
+    return [f"{PACKAGE_NAME}.{target}" for m in later for target in m.export_targets()]
+
+
+def check_staging_hides(staging: Path, info: ModuleInfo) -> None:
+    """Raise TitoError if the reference of ``info`` (or a later module) is importable under ``staging``."""
+    leaked = importable_modules(staging, hidden_module_names(info))
+    if leaked:
+        raise TitoError(
+            f"Grading {info.folder_name} would see the reference of {', '.join(leaked)} from outside "
+            f"{staging}: the project is installed in setuptools' editable *finder* mode, which serves "
+            "tinytorch submodules that PYTHONPATH does not hold. Reinstall it as a plain path entry: "
+            "`pip install -e . --config-settings editable_mode=compat` (or set "
+            '`package-dir = {"" = "."}` under [tool.setuptools] in pyproject.toml then `pip install -e .`).'
+        )
+
+
+# --------------------------------------------------------------------------- autograde
+
+
+@contextmanager
+def environment_variable(name: str, value: str) -> Iterator[None]:
+    """Set ``os.environ[name]`` while the body runs (kernels inherit it), then restore it."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
+
+
+def _submit(course_dir: Path, info: ModuleInfo, student: str, notebook: Path) -> None:
+    """Place ``notebook`` as the only file of ``student``'s submission of ``info``."""
+    if not _STUDENT_ID.match(student):
+        raise TitoError(f"Student id '{student}' may hold only letters, digits, '.', '_' and '-'.")
+    folder = course_dir / "submitted" / student / info.folder_name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copyfile(notebook, folder / f"{info.slug}.ipynb")
+
+
+def read_scores(course_dir: Path, info: ModuleInfo, student: str) -> Score:
+    """The autograded points of ``student``'s notebook for ``info``, from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course_dir.resolve() / 'gradebook.db'}", COURSE_ID) as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook(info.slug, info.folder_name, student)
+        except MissingEntry as error:
+            raise TitoError(
+                f"No graded {info.folder_name} notebook for '{student}' in the gradebook: {error}"
+            ) from error
+        per_cell = {grade.name: (float(grade.score), float(grade.max_score)) for grade in notebook.grades}
+    return Score(
+        earned=sum(earned for earned, _ in per_cell.values()),
+        possible=sum(possible for _, possible in per_cell.values()),
+        per_cell=dict(sorted(per_cell.items())),
+    )
+
+
+def autograde(
+    course_dir: Path, info: ModuleInfo, submissions: dict[str, Path], staging: Path
+) -> dict[str, Score]:
+    """Autograde each ``student -> notebook`` submission of ``info`` with nbgrader; return their scores.
+
+    ``course_dir`` must hold the nbgrader source of ``info`` (a build with ``release=True``).
+    The kernel runs with ``PYTHONPATH=staging`` (see ``staging_package``); a staging that
+    does not hide module ``info`` raises TitoError before anything runs.
+    """
+    course_dir = course_dir.resolve()
+    staging = staging.resolve()
+    if not (course_dir / "source" / info.folder_name / f"{info.slug}.ipynb").exists():
+        raise TitoError(f"{course_dir} has no nbgrader source for {info.folder_name}; run the build first.")
+    check_staging_hides(staging, info)
+    api = nbgrader_api(course_dir)
+    for student, notebook in submissions.items():
+        _submit(course_dir, info, student, notebook)
+    with environment_variable("PYTHONPATH", str(staging)), warnings.catch_warnings():
+        # nbgrader 0.9's gradebook code trips SQLAlchemy 2's autoflush warnings; they are harmless.
+        warnings.filterwarnings("ignore", category=SAWarning)
+        for student in submissions:
+            nbgrader_call(
+                f"autograde {info.folder_name} for {student}", api.autograde(info.folder_name, student)
+            )
+    return {student: read_scores(course_dir, info, student) for student in submissions}
+
+
+def grading_problems(reference: Score, blank: Score) -> list[str]:
+    """What is wrong with a module's grading, given the scores of its solution and blank release.
+
+    The reference must earn every point of every graded cell, the blank release none; an
+    empty list means both hold. A test that passes on the blank notebook tests nothing the
+    student writes.
+    """
+    problems = []
+    if reference.possible <= 0:
+        problems.append("the notebook has no graded test cells")
+    for cell, (earned, possible) in reference.per_cell.items():
+        if earned < possible:
+            problems.append(f"{cell}: the reference solution earns {earned:g} of {possible:g} points")
+    for cell, (earned, _) in blank.per_cell.items():
+        if earned > 0:
+            problems.append(
+                f"{cell}: the blank release earns {earned:g} points (the test passes without a solution)"
+            )
+    return problems

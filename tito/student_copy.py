@@ -1,0 +1,128 @@
+"""Lay out a student repository from a finished build: release notebooks, no solutions.
+
+The copy holds what a student works with: the released notebook of every module (stubs
+where the solutions were, hidden tests removed), the ``tinytorch/`` package exported from
+those notebooks, the tests, the ``tito`` CLI and the bundled data. It holds no module
+script, and a scan of everything copied for solution and hidden-test text must come back
+clean before the copy appears at its destination.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from tito.build import PACKAGE_NAME, SecretRegion, export_notebook, find_leaks, secret_regions
+from tito.course import ModuleInfo, present_modules
+from tito.errors import TitoError
+
+# Copied as they are. (The source repository's .gitignore is not: it ignores the very
+# notebooks that hold a student's work.)
+COPIED_FILES = ("pyproject.toml", "README.md", "modules/README.md")
+COPIED_FOLDERS = ("tests", "tito", "data", "examples")
+# tests/pipeline checks the instructor's build against the module scripts, which a student copy lacks.
+INSTRUCTOR_ONLY_TESTS = ("pipeline",)
+_JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
+
+
+def _built(path: Path) -> Path:
+    """``path``, a file a finished build writes, or a TitoError saying to build first."""
+    if not path.exists():
+        raise TitoError(f"{path} is missing; run `tito export` (a build with the nbgrader release) first.")
+    return path
+
+
+def _copy_repository_files(root: Path, dest: Path) -> None:
+    """The hand-written files a student needs, copied from ``root`` when present."""
+    for name in COPIED_FILES:
+        if (root / name).exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, dest / name)
+    for name in COPIED_FOLDERS:
+        if (root / name).is_dir():
+            skipped = (*_JUNK, *INSTRUCTOR_ONLY_TESTS) if name == "tests" else _JUNK
+            shutil.copytree(root / name, dest / name, ignore=shutil.ignore_patterns(*skipped))
+
+
+def _copy_package_inits(root: Path, dest: Path) -> None:
+    """Every ``__init__.py`` of ``root/tinytorch``: hand-written, and free of solutions."""
+    package = root / PACKAGE_NAME
+    for init in sorted(package.rglob("__init__.py")):
+        target = dest / PACKAGE_NAME / init.relative_to(package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(init, target)
+
+
+def copy_leaks(copy: Path, regions: list[SecretRegion]) -> list[str]:
+    """Every text file under ``copy`` that gives away one of ``regions`` (see ``find_leaks``)."""
+    problems = []
+    for path in sorted(p for p in copy.rglob("*") if p.is_file()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # binary data (datasets) holds no code
+        relative = path.relative_to(copy)
+        # Markers are a leak only in notebooks and package code; prose (modules/README.md)
+        # and tito's own code name them on purpose.
+        scan_markers = path.suffix == ".ipynb" or relative.parts[0] == PACKAGE_NAME
+        if path.suffix == ".ipynb":
+            cells = nbformat.reads(text, as_version=4).cells
+            problems += [
+                leak
+                for cell in cells
+                for leak in find_leaks(
+                    regions, f"{relative} cell {cell.get('id', '?')}", cell.source, markers=scan_markers
+                )
+            ]
+        else:
+            problems += find_leaks(regions, str(relative), text, markers=scan_markers)
+    return problems
+
+
+def make_student_copy(root: Path, dest: Path, build_dir: Path) -> Path:
+    """Write a student repository for the modules of ``root`` at ``dest``; return ``dest``.
+
+    ``build_dir`` holds a finished build of ``root`` with ``release=True``. Each module gets
+    its release notebook as ``modules/NN_slug/slug.ipynb``; ``tinytorch/`` is the
+    hand-written ``__init__.py`` files plus an export of those notebooks. ``dest`` must not
+    exist yet (or be an empty folder): nothing a student wrote is ever overwritten. The
+    copy is assembled next to ``dest`` and moved into place only when no file in it gives
+    away a solution or hidden test; otherwise TitoError lists what leaked.
+    """
+    root, dest, build_dir = root.resolve(), dest.resolve(), build_dir.resolve()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise TitoError(f"{dest} already exists and is not empty; choose a new folder for the student copy.")
+    modules = present_modules(root)
+    if not modules:
+        raise TitoError(f"No module found under {root / 'modules'}; nothing to copy.")
+    releases = {
+        info: _built(build_dir / "course" / "release" / info.folder_name / f"{info.slug}.ipynb")
+        for info in modules
+    }
+    sources = [_built(build_dir / "notebooks" / info.folder_name / f"{info.slug}.ipynb") for info in modules]
+
+    staging = dest.parent / f".{dest.name}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        _copy_repository_files(root, staging)
+        _copy_package_inits(root, staging)
+        for info in modules:
+            student_info = ModuleInfo(info.number, info.slug, info.title, staging)
+            student_info.folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(releases[info], student_info.notebook)
+            export_notebook(nbformat.read(student_info.notebook, as_version=4), student_info)
+        regions = [region for path in sources for region in secret_regions(nbformat.read(path, as_version=4))]
+        leaks = copy_leaks(staging, regions)
+        if leaks:
+            raise TitoError("The student copy would give away solutions:\n  " + "\n  ".join(leaks))
+        if dest.exists():
+            dest.rmdir()  # empty, checked above
+        staging.rename(dest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return dest
