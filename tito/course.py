@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from tito.errors import TitoError
@@ -41,6 +42,17 @@ COURSE_PLAN: tuple[tuple[int, str, str], ...] = (
 _DEFAULT_EXP = re.compile(r"^#\|\s*default_exp\s+(\S+)\s*$", re.MULTILINE)
 # The stub nbgrader puts in place of every solution (see tito/build.py).
 STUB_MARKER = "# YOUR CODE HERE"
+# An unfinished solution: the marker directly followed by the stub's raise. Students often
+# keep the comment and write their code below it, so the comment alone proves nothing.
+_UNFINISHED_STUB = re.compile(re.escape(STUB_MARKER) + r"[ \t]*\n[ \t]*raise NotImplementedError\(\)")
+
+
+class ExportState(str, Enum):
+    """Whether a module's code is in the package, as later modules will import it."""
+
+    EXPORTED = "exported"
+    STUBS = "stubs"  # exported, but a solution is still the unfinished stub
+    MISSING = "not exported"
 
 
 @dataclass(frozen=True)
@@ -141,13 +153,25 @@ def require_present(info: ModuleInfo) -> ModuleInfo:
     return info
 
 
+def has_unfinished_stub(text: str) -> bool:
+    """Whether ``text`` still holds a solution stub nbgrader left and nobody replaced."""
+    return _UNFINISHED_STUB.search(text) is not None
+
+
+def export_state(info: ModuleInfo) -> ExportState:
+    """Whether ``info``'s package files exist and hold finished code."""
+    files = info.exported_files()
+    if not files or not all(path.exists() for path in files):
+        return ExportState.MISSING
+    if any(has_unfinished_stub(path.read_text(encoding="utf-8")) for path in files):
+        return ExportState.STUBS
+    return ExportState.EXPORTED
+
+
 def missing_prerequisites(info: ModuleInfo) -> list[ModuleInfo]:
     """Earlier modules whose package files are absent or still contain unfinished stubs."""
-    missing = []
-    for earlier in all_modules(info.root)[: info.number - 1]:
-        files = earlier.exported_files()
-        if not files or any(
-            not path.exists() or STUB_MARKER in path.read_text(encoding="utf-8") for path in files
-        ):
-            missing.append(earlier)
-    return missing
+    return [
+        earlier
+        for earlier in all_modules(info.root)[: info.number - 1]
+        if export_state(earlier) is not ExportState.EXPORTED
+    ]

@@ -22,8 +22,8 @@ from tito.errors import TitoError
 # notebooks that hold a student's work.)
 COPIED_FILES = ("pyproject.toml", "README.md", "modules/README.md")
 COPIED_FOLDERS = ("tests", "tito", "data", "examples")
-# tests/pipeline checks the instructor's build against the module scripts, which a student copy lacks.
-INSTRUCTOR_ONLY_TESTS = ("pipeline",)
+# tests/pipeline and tests/cli exercise the instructor's build and the module scripts, which a student copy lacks.
+INSTRUCTOR_ONLY_TESTS = ("pipeline", "cli")
 _JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
 
 

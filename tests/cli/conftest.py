@@ -1,0 +1,138 @@
+"""Fixtures for running the real ``tito`` executable in throwaway repositories.
+
+Every test that runs a module works in its own copy of this repository under a temporary
+folder, so the real ``tinytorch/``, ``modules/`` and ``.tito/`` are never touched. Each
+expensive scenario is one test with function-scoped fixtures: no test depends on another
+having run first or on the same xdist worker (``--dist loadgroup`` does not group tests
+with pytest 9.2 and pytest-xdist 3.8, pytest-xdist issue #1386).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The console script installed with the project, next to this interpreter.
+TITO = Path(sys.executable).parent / "tito"
+TITO_TIMEOUT_SECONDS = 300
+# What a copy of the repository needs to build and test modules; build products,
+# the venv and a person's working notebooks stay behind.
+COPIED = ("pyproject.toml", "modules", "tinytorch", "tests", "data")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.ipynb", ".ipynb_checkpoints", "cli", ".pytest_cache")
+
+Tito = Callable[..., subprocess.CompletedProcess[str]]
+
+TINY_MODULE = '''# %% [markdown]
+# # A one-function module for testing tito
+
+# %%
+#| default_exp tensor
+
+# %% nbgrader={"grade": false, "grade_id": "impl-double", "locked": false, "solution": true, "schema_version": 3}
+#| export
+def double(x: float) -> float:
+    """Twice ``x``."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-double", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+assert double(2) == 4, "double(2) should be 4"
+
+# %%
+print(double(21))
+'''
+TINY_TEST = """from tinytorch.tensor import double
+
+
+def test_double():
+    assert double(3) == 6
+"""
+
+
+def run_tito(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``tito ARGS`` in ``cwd`` and capture its output as text.
+
+    COLUMNS keeps rich from wrapping table cells, so a reason reads as one line; the venv's
+    bin goes first on PATH as in an activated environment (nbgrader runs ``alembic`` by name).
+    """
+    env = dict(os.environ, COLUMNS="200")
+    env["PATH"] = os.pathsep.join([str(TITO.parent), env.get("PATH", "")])
+    return subprocess.run(
+        [str(TITO), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TITO_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def copy_repo(dest: Path) -> Path:
+    """A copy of this repository's sources at ``dest``, without build products."""
+    dest.mkdir(parents=True)
+    for name in COPIED:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=IGNORED)
+        elif source.is_file():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tito() -> Tito:
+    """Run the ``tito`` executable: ``tito("module", "list", cwd=path)``."""
+    assert TITO.exists(), f"{TITO} is missing: run `pip install -e .` in {REPO_ROOT}"
+    return run_tito
+
+
+@pytest.fixture()
+def empty_repo(tmp_path: Path) -> Path:
+    """A tinytorch repository with no module in it."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'empty'\n", encoding="utf-8")
+    (tmp_path / "modules").mkdir()
+    return tmp_path
+
+
+@pytest.fixture()
+def repo_copy(tmp_path: Path) -> Path:
+    """A fresh copy of this repository."""
+    return copy_repo(tmp_path / "repo")
+
+
+@pytest.fixture()
+def student_repo(tmp_path: Path, tito: Tito) -> Path:
+    """A blank student copy (release notebooks, stub package) of a copy of this repo,
+    built with ``tito export``."""
+    from tito.student_copy import make_student_copy
+
+    source = copy_repo(tmp_path / "source")
+    built = tito("export", cwd=source)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert re.search(
+        r"^Wrote \d+ files for \d+ modules into build/ and tinytorch/", built.stdout, re.MULTILINE
+    )
+    return make_student_copy(source, tmp_path / "student", source / "build")
+
+
+@pytest.fixture()
+def tiny_repo(tmp_path: Path) -> Path:
+    """A repository whose module 01 is one unwritten function, ``double``, with one test."""
+    shutil.copy2(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")  # nbdev and pytest settings
+    (tmp_path / "modules" / "01_tensor").mkdir(parents=True)
+    (tmp_path / "modules" / "01_tensor" / "tensor.py").write_text(TINY_MODULE, encoding="utf-8")
+    (tmp_path / "tests" / "modules").mkdir(parents=True)
+    (tmp_path / "tests" / "modules" / "test_01_tiny.py").write_text(TINY_TEST, encoding="utf-8")
+    (tmp_path / "tinytorch").mkdir()
+    (tmp_path / "tinytorch" / "__init__.py").write_text("", encoding="utf-8")
+    return tmp_path
