@@ -50,7 +50,7 @@ def register_gradient(op: str, grad_fn: GradFn) -> None:
     """Use ``grad_fn(grad_out, node) -> one gradient per input`` as the backward of ``op``."""
     GRADIENTS[op] = grad_fn
 
-# %% ../modules/02_autograd/autograd.py #7adef5a8
+# %% ../modules/02_autograd/autograd.py #65cfdb3a
 class _GradMode:
     enabled = True
 
@@ -81,12 +81,14 @@ class no_grad:
 
 def record(op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
     """The graph recorder that ``dispatch`` calls after every kernel."""
-    if not _GradMode.enabled or out.data.dtype.kind != "f":
+    if not _GradMode.enabled:
         return
     for tensor in inputs:
         if tensor.requires_grad:
             break
     else:
+        return
+    if out.data.dtype.kind != "f":
         return
     if op not in GRADIENTS:
         raise NotImplementedError(
@@ -130,18 +132,28 @@ def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% ../modules/02_autograd/autograd.py #impl-mul-div-backward
 def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``)."""
+    """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``).
+
+    Returns None in place of the gradient of an input that does not require grad.
+    """
     ### BEGIN SOLUTION
-    a, b = node.inputs[0].data, node.inputs[1].data
-    return grad * b, grad * a
+    a, b = node.inputs
+    grad_a = grad * b.data if a.requires_grad else None
+    grad_b = grad * a.data if b.requires_grad else None
+    return grad_a, grad_b
     ### END SOLUTION
 
 
 def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of ``a / b``. Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``."""
+    """Gradients of ``a / b`` (None for an input that does not require grad).
+
+    Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``.
+    """
     ### BEGIN SOLUTION
-    b = node.inputs[1].data
-    return grad / b, -grad * node.out / b
+    a, b = node.inputs
+    grad_a = grad / b.data if a.requires_grad else None
+    grad_b = -grad * node.out / b.data if b.requires_grad else None
+    return grad_a, grad_b
     ### END SOLUTION
 
 # %% ../modules/02_autograd/autograd.py #impl-unary-backward
@@ -180,7 +192,8 @@ def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarra
     """Gradients of ``a @ b`` (batched, with 1-D operands as vectors).
 
     Returns ``grad_a`` with ``a``'s shape up to batch broadcasting (the engine sums the
-    batch), and likewise ``grad_b``.
+    batch), and likewise ``grad_b``; None for an input that does not require grad (each
+    of the two products costs as much as the forward matmul).
     Hint: promote 1-D operands to matrices, put the removed dimension back into ``grad``
     with ``np.expand_dims``, apply the two formulas, then drop the added dimension.
     """
@@ -192,12 +205,15 @@ def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarra
     b2 = b[:, np.newaxis] if b.ndim == 1 else b
     g2 = np.expand_dims(grad, -2) if a.ndim == 1 else grad
     g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
-    grad_a = g2 @ np.swapaxes(b2, -1, -2)
-    grad_b = np.swapaxes(a2, -1, -2) @ g2
-    if a.ndim == 1:
-        grad_a = np.squeeze(grad_a, axis=-2)
-    if b.ndim == 1:
-        grad_b = np.squeeze(grad_b, axis=-1)
+    grad_a = grad_b = None
+    if node.inputs[0].requires_grad:
+        grad_a = g2 @ np.swapaxes(b2, -1, -2)
+        if a.ndim == 1:
+            grad_a = np.squeeze(grad_a, axis=-2)
+    if node.inputs[1].requires_grad:
+        grad_b = np.swapaxes(a2, -1, -2) @ g2
+        if b.ndim == 1:
+            grad_b = np.squeeze(grad_b, axis=-1)
     return grad_a, grad_b
     ### END SOLUTION
 
@@ -207,7 +223,8 @@ def _expand_reduced(grad: np.ndarray, node: Node) -> tuple[np.ndarray, tuple[int
     x = node.inputs[0].data
     axes = normalize_axes(node.attrs.get("axis"), x.ndim)
     if not node.attrs.get("keepdims", False):
-        grad = np.expand_dims(grad, axes)
+        # a reshape, not np.expand_dims: same result, without a Python-level helper per call
+        grad = grad.reshape(tuple(1 if i in axes else size for i, size in enumerate(x.shape)))
     return grad, axes
 
 
@@ -215,7 +232,9 @@ def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     """Gradient of ``x.sum(axis, keepdims)``: the output gradient, spread over the summed axes."""
     ### BEGIN SOLUTION
     expanded, _ = _expand_reduced(grad, node)
-    return (np.broadcast_to(expanded, node.inputs[0].shape),)
+    spread = np.empty(node.inputs[0].shape, dtype=expanded.dtype)
+    spread[...] = expanded  # a broadcasting assignment: cheaper per call than np.broadcast_to
+    return (spread,)
     ### END SOLUTION
 
 
@@ -224,8 +243,9 @@ def mean_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     ### BEGIN SOLUTION
     expanded, axes = _expand_reduced(grad, node)
     x = node.inputs[0].data
-    count = math.prod(x.shape[ax] for ax in axes)
-    return (np.broadcast_to(expanded / count, x.shape),)
+    spread = np.empty(x.shape, dtype=expanded.dtype)
+    spread[...] = expanded / math.prod(x.shape[ax] for ax in axes)
+    return (spread,)
     ### END SOLUTION
 
 
@@ -344,7 +364,7 @@ def run_backward(root: Tensor, gradient: Tensor | None = None) -> None:
         for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node)):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            if parent_grad.shape != parent.shape:
+            if parent_grad.shape != parent.data.shape:
                 parent_grad = unbroadcast(parent_grad, parent.shape)
             key = id(parent)
             grads[key] = grads[key] + parent_grad if key in grads else parent_grad

@@ -137,12 +137,14 @@ class no_grad:
 
 def record(op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
     """The graph recorder that ``dispatch`` calls after every kernel."""
-    if not _GradMode.enabled or out.data.dtype.kind != "f":
+    if not _GradMode.enabled:
         return
     for tensor in inputs:
         if tensor.requires_grad:
             break
     else:
+        return
+    if out.data.dtype.kind != "f":
         return
     if op not in GRADIENTS:
         raise NotImplementedError(
@@ -219,6 +221,12 @@ assert np.array_equal(unbroadcast(same, (2, 3)), same), "unbroadcast to the same
 # | neg | $y = -a$ | $\bar a = -\bar y$ |
 # | mul | $y = a b$ | $\bar a = \bar y\, b,\ \bar b = \bar y\, a$ |
 # | div | $y = a / b$ | $\bar a = \bar y / b,\ \bar b = -\bar y\, a / b^2$ |
+#
+# **Compute only what is needed.** A formula may return `None` for an input that does not
+# require gradients, and the engine skips it. This is not a detail: in `relu = h * (h > 0)`
+# the mask needs no gradient, and in `x @ W1` the input batch `x` needs none, yet its
+# gradient `grad @ W1.T` costs as much as the forward matmul. PyTorch's formulas check
+# `ctx.needs_input_grad` for the same reason. Here, check `node.inputs[i].requires_grad`.
 
 # %%
 #| export
@@ -237,18 +245,28 @@ def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # %% nbgrader={"grade": false, "grade_id": "impl-mul-div-backward", "locked": false, "solution": true, "schema_version": 3}
 #| export
 def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``)."""
+    """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``).
+
+    Returns None in place of the gradient of an input that does not require grad.
+    """
     ### BEGIN SOLUTION
-    a, b = node.inputs[0].data, node.inputs[1].data
-    return grad * b, grad * a
+    a, b = node.inputs
+    grad_a = grad * b.data if a.requires_grad else None
+    grad_b = grad * a.data if b.requires_grad else None
+    return grad_a, grad_b
     ### END SOLUTION
 
 
 def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients of ``a / b``. Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``."""
+    """Gradients of ``a / b`` (None for an input that does not require grad).
+
+    Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``.
+    """
     ### BEGIN SOLUTION
-    b = node.inputs[1].data
-    return grad / b, -grad * node.out / b
+    a, b = node.inputs
+    grad_a = grad / b.data if a.requires_grad else None
+    grad_b = -grad * node.out / b.data if b.requires_grad else None
+    return grad_a, grad_b
     ### END SOLUTION
 
 
@@ -317,7 +335,8 @@ def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarra
     """Gradients of ``a @ b`` (batched, with 1-D operands as vectors).
 
     Returns ``grad_a`` with ``a``'s shape up to batch broadcasting (the engine sums the
-    batch), and likewise ``grad_b``.
+    batch), and likewise ``grad_b``; None for an input that does not require grad (each
+    of the two products costs as much as the forward matmul).
     Hint: promote 1-D operands to matrices, put the removed dimension back into ``grad``
     with ``np.expand_dims``, apply the two formulas, then drop the added dimension.
     """
@@ -329,12 +348,15 @@ def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarra
     b2 = b[:, np.newaxis] if b.ndim == 1 else b
     g2 = np.expand_dims(grad, -2) if a.ndim == 1 else grad
     g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
-    grad_a = g2 @ np.swapaxes(b2, -1, -2)
-    grad_b = np.swapaxes(a2, -1, -2) @ g2
-    if a.ndim == 1:
-        grad_a = np.squeeze(grad_a, axis=-2)
-    if b.ndim == 1:
-        grad_b = np.squeeze(grad_b, axis=-1)
+    grad_a = grad_b = None
+    if node.inputs[0].requires_grad:
+        grad_a = g2 @ np.swapaxes(b2, -1, -2)
+        if a.ndim == 1:
+            grad_a = np.squeeze(grad_a, axis=-2)
+    if node.inputs[1].requires_grad:
+        grad_b = np.swapaxes(a2, -1, -2) @ g2
+        if b.ndim == 1:
+            grad_b = np.squeeze(grad_b, axis=-1)
     return grad_a, grad_b
     ### END SOLUTION
 
@@ -357,7 +379,8 @@ def _expand_reduced(grad: np.ndarray, node: Node) -> tuple[np.ndarray, tuple[int
     x = node.inputs[0].data
     axes = normalize_axes(node.attrs.get("axis"), x.ndim)
     if not node.attrs.get("keepdims", False):
-        grad = np.expand_dims(grad, axes)
+        # a reshape, not np.expand_dims: same result, without a Python-level helper per call
+        grad = grad.reshape(tuple(1 if i in axes else size for i, size in enumerate(x.shape)))
     return grad, axes
 
 
@@ -365,7 +388,9 @@ def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     """Gradient of ``x.sum(axis, keepdims)``: the output gradient, spread over the summed axes."""
     ### BEGIN SOLUTION
     expanded, _ = _expand_reduced(grad, node)
-    return (np.broadcast_to(expanded, node.inputs[0].shape),)
+    spread = np.empty(node.inputs[0].shape, dtype=expanded.dtype)
+    spread[...] = expanded  # a broadcasting assignment: cheaper per call than np.broadcast_to
+    return (spread,)
     ### END SOLUTION
 
 
@@ -374,8 +399,9 @@ def mean_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     ### BEGIN SOLUTION
     expanded, axes = _expand_reduced(grad, node)
     x = node.inputs[0].data
-    count = math.prod(x.shape[ax] for ax in axes)
-    return (np.broadcast_to(expanded / count, x.shape),)
+    spread = np.empty(x.shape, dtype=expanded.dtype)
+    spread[...] = expanded / math.prod(x.shape[ax] for ax in axes)
+    return (spread,)
     ### END SOLUTION
 
 
@@ -447,7 +473,7 @@ for _op, _grad_fn in {
 # %%
 def call_backward(grad_fn: GradFn, grad: Any, *inputs: Any, **attrs: Any) -> list[np.ndarray]:
     """Run ``grad_fn`` for the op that produced ``out`` from ``inputs`` (computed here)."""
-    tensors = tuple(Tensor(np.asarray(x, dtype=np.float64), dtype=np.float64) for x in inputs)
+    tensors = tuple(Tensor(np.asarray(x, dtype=np.float64), dtype=np.float64, requires_grad=True) for x in inputs)
     op = {mul_backward: np.multiply, div_backward: np.divide}.get(grad_fn)
     out = op(*(t.data for t in tensors)) if op is not None else None
     node = Node("test", tensors, attrs, out)
@@ -647,7 +673,7 @@ def run_backward(root: Tensor, gradient: Tensor | None = None) -> None:
         for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node)):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            if parent_grad.shape != parent.shape:
+            if parent_grad.shape != parent.data.shape:
                 parent_grad = unbroadcast(parent_grad, parent.shape)
             key = id(parent)
             grads[key] = grads[key] + parent_grad if key in grads else parent_grad
