@@ -1,0 +1,33 @@
+# Every target installs what it needs into .venv first (the stamp file tracks pyproject.toml).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test export bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: train a small MLP on the bundled digits with modules 01-02
+demo: $(STAMP)
+	$(PY) examples/train_digits_mlp.py
+
+## test: the whole test suite (unit, gradient checks, pipeline/nbgrader, CLI)
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+## export: build notebooks, the tinytorch package and the nbgrader release from modules/
+export: $(STAMP)
+	$(VENV)/bin/tito export
+
+## bench: dispatch-overhead benchmark (ratios measured side by side, not a test)
+bench: $(STAMP)
+	$(PY) -m benchmarks.dispatch_overhead
+
+clean:
+	rm -rf build .pytest_cache .hypothesis benchmarks/results

@@ -1,0 +1,101 @@
+"""Interleaved timing: candidates measured in alternating rounds so machine noise hits all.
+
+On a shared machine, load from other processes comes and goes in bursts. Timing candidate
+A for ten seconds and then B for ten seconds lets a burst land on one of them only. Here
+each round runs every candidate once (for a batch of calls sized to ``target_seconds``),
+and the order reverses every other round (A, B, B, A, ...) so neither candidate always
+runs first (warm caches, CPU frequency ramps). Per candidate we keep the time per call of
+every round; the minimum is the least-disturbed estimate of its cost.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """How long to measure: rounds, the length of one batch of calls, and a time cap."""
+
+    rounds: int
+    target_seconds: float
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of one candidate, one entry per round."""
+
+    name: str
+    calls_per_round: int
+    per_call: tuple[float, ...]
+
+    @property
+    def best(self) -> float:
+        """Fastest round: the cost with the least interference from the machine."""
+        return min(self.per_call)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_call)
+
+
+def _time_batch(fn: Callable[[], object], calls: int) -> float:
+    """Seconds per call over ``calls`` back-to-back calls, garbage collector paused.
+
+    The collector is paused like ``timeit`` does, so a collection triggered by one
+    candidate's allocations is not billed to whichever candidate happens to run next.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        elapsed = time.perf_counter() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return elapsed / calls
+
+
+def calls_for(fn: Callable[[], object], target_seconds: float) -> int:
+    """How many calls of ``fn`` take about ``target_seconds`` (at least 1).
+
+    Calls ``fn`` a few times first, which also warms it up (first-call allocations, lazy
+    imports, BLAS thread start-up) so that cost is not timed.
+    """
+    single = min(_time_batch(fn, 1) for _ in range(3))
+    if target_seconds <= 0 or single <= 0:
+        return 1
+    return max(1, round(target_seconds / single))
+
+
+def interleaved(candidates: Mapping[str, Callable[[], object]], settings: TimingSettings) -> dict[str, Timing]:
+    """Time every candidate in up to ``settings.rounds`` alternating rounds; a Timing per name.
+
+    Each round gives each candidate a batch of calls lasting about ``target_seconds``.
+    Short batches and many rounds suit a noisy machine: the best round of each candidate
+    is more likely to have caught a quiet moment. If ``max_seconds`` is set, no new round
+    starts after that much time, so a heavily loaded machine ends the measurement with
+    fewer rounds (every candidate always has the same number of rounds, at least one).
+    """
+    rounds, max_seconds = settings.rounds, settings.max_seconds
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    names = list(candidates)
+    calls = {name: calls_for(candidates[name], settings.target_seconds) for name in names}
+    gc.collect()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    start = time.perf_counter()
+    for round_index in range(rounds):
+        if round_index > 0 and max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
+        order = names if round_index % 2 == 0 else names[::-1]
+        for name in order:
+            samples[name].append(_time_batch(candidates[name], calls[name]))
+    return {name: Timing(name, calls[name], tuple(samples[name])) for name in names}
