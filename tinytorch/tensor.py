@@ -334,7 +334,7 @@ for _name, _kernel in {
 }.items():
     register_kernel(_name, _kernel)
 
-# %% ../modules/01_tensor/tensor.py #3a0f8ea5
+# %% ../modules/01_tensor/tensor.py #9028bfa6
 def _shape_from_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -473,8 +473,8 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         own = self.data.dtype
-        if type(other) is float and own in FLOAT_DTYPES:  # the common `x * 0.5`, made cheap
-            return Tensor._wrap(np.array(other, dtype=own))
+        if (type(other) is float or type(other) is int) and own in FLOAT_DTYPES:
+            return Tensor._wrap(np.array(other, dtype=own))  # `x * 0.5`, `x > 0`: the cheap path
         keeps_int = own.kind == "i" and isinstance(other, (int, np.integer)) and not isinstance(other, bool)
         return Tensor._wrap(as_array(other, own if own in FLOAT_DTYPES or keeps_int else None))
 

@@ -7,6 +7,7 @@ inside the commands that need them, so ``tito --help``, ``list`` and ``status`` 
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
@@ -110,8 +111,14 @@ def _create_notebook(info: ModuleInfo) -> bool:
 
 
 def _lab_command(info: ModuleInfo) -> list[str]:
-    """The Jupyter Lab command for ``info``'s notebook, to run from the repository root."""
-    return [sys.executable, "-m", "jupyterlab", _relative(info.notebook, info.root)]
+    """The Jupyter Lab command for ``info``'s notebook, to run from the repository root.
+
+    Jupyter refuses to start as root unless told; containers and course VMs often run as root.
+    """
+    command = [sys.executable, "-m", "jupyterlab", _relative(info.notebook, info.root)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
 
 
 def _run_jupyter_lab(info: ModuleInfo) -> int:
@@ -376,7 +383,7 @@ def export() -> None:
 
 @system_app.command("doctor")
 def system_doctor() -> None:
-    """Check Python, packages, the Jupyter kernel, loopback, writable folders and alembic."""
+    """Check Python, packages, the Jupyter kernel, loopback and writable folders."""
     root = find_repo_root()
     from tito.doctor import run_checks  # imports jupyter_client; the checks import the rest
 

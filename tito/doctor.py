@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import shutil
 import socket
 import sys
 import tempfile
@@ -110,19 +109,6 @@ def check_writable(root: Path, folder: str) -> Check:
     return Check(name, True, str(path) if path.exists() else f"{path} (will be created)")
 
 
-def check_alembic() -> Check:
-    """The ``alembic`` program is on PATH: nbgrader runs it by name to create a gradebook."""
-    found = shutil.which("alembic")
-    if found:
-        return Check("alembic on PATH", True, found)
-    beside_python = Path(sys.executable).parent
-    if (beside_python / "alembic").exists():
-        fix = f"activate the environment so {beside_python} is on PATH: source {beside_python / 'activate'}"
-    else:
-        fix = _install_hint("alembic")
-    return Check("alembic on PATH", False, "not found", fix)
-
-
 def run_checks(root: Path) -> list[Check]:
     """All checks, in the order a person would fix them."""
     return [
@@ -131,5 +117,4 @@ def run_checks(root: Path) -> list[Check]:
         check_kernel(),
         check_loopback(),
         *(check_writable(root, folder) for folder in WRITABLE_FOLDERS),
-        check_alembic(),
     ]

@@ -182,16 +182,14 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` (of a broadcast result's shape) down to ``shape``.
 
     ``unbroadcast(np.ones((32, 10)), (10,))`` is an array of shape ``(10,)`` full of 32.
-    Hint: ``np.sum(..., axis=tuple, keepdims=True)``; finish with ``reshape(shape)``.
+    Hint: collect the axes to sum (the extra leading ones, and those where ``shape`` has a 1),
+    sum them all at once with ``keepdims=True``, then ``reshape(shape)``.
     """
     ### BEGIN SOLUTION
     extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad.reshape(shape)
+    stretched = [extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1]
+    # One reduction over both kinds of axes; keepdims, then reshape drops the leading ones.
+    return grad.sum(axis=(*range(extra), *stretched), keepdims=True).reshape(shape)
     ### END SOLUTION
 
 

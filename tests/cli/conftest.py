@@ -64,7 +64,7 @@ def run_tito(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     COLUMNS keeps rich from wrapping table cells, so a reason reads as one line; the venv's
     bin goes first on PATH as in an activated environment (nbgrader runs ``alembic`` by name).
     """
-    env = dict(os.environ, COLUMNS="200")
+    env = dict(os.environ, COLUMNS="400")
     env["PATH"] = os.pathsep.join([str(TITO.parent), env.get("PATH", "")])
     return subprocess.run(
         [str(TITO), *args],

@@ -18,7 +18,6 @@ def test_doctor_passes_here(tito: Tito, repo_copy: Path) -> None:
         "Jupyter kernel python3",
         "loopback",
         "writable tinytorch/",
-        "alembic",
     ):
         assert name in result.stdout
     assert "FAIL" not in result.stdout
