@@ -116,13 +116,13 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=(*range(extra), *stretched), keepdims=True).reshape(shape)
     ### END SOLUTION
 
-# %% ../modules/02_autograd/autograd.py #bdb94b03
+# %% ../modules/02_autograd/autograd.py #37b100cb
 def add_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
     return grad, grad
 
 
-def sub_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
-    return grad, -grad
+def sub_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray | None]:
+    return grad, (-grad if node.inputs[1].requires_grad else None)
 
 
 def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
@@ -222,8 +222,14 @@ def _expand_reduced(grad: np.ndarray, node: Node) -> tuple[np.ndarray, tuple[int
     axes = normalize_axes(node.attrs.get("axis"), x.ndim)
     if not node.attrs.get("keepdims", False):
         # a reshape, not np.expand_dims: same result, without a Python-level helper per call
-        grad = grad.reshape(tuple(1 if i in axes else size for i, size in enumerate(x.shape)))
+        grad = grad.reshape(_kept_shape(x.shape, axes))
     return grad, axes
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with every axis in ``axes`` set to 1 (what ``keepdims=True`` leaves)."""
+    return tuple(1 if i in axes else size for i, size in enumerate(shape))
 
 
 def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
