@@ -129,10 +129,11 @@ def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     return (-grad,)
 
 # %% ../modules/02_autograd/autograd.py #impl-mul-div-backward
-def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``).
 
-    Returns None in place of the gradient of an input that does not require grad.
+    May return None in place of the gradient of an input that does not require grad
+    (the engine skips it, and the multiplication is saved).
     """
     ### BEGIN SOLUTION
     a, b = node.inputs
@@ -142,7 +143,7 @@ def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
     ### END SOLUTION
 
 
-def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of ``a / b`` (None for an input that does not require grad).
 
     Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``.
@@ -186,7 +187,7 @@ def sqrt_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     ### END SOLUTION
 
 # %% ../modules/02_autograd/autograd.py #impl-matmul-backward
-def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of ``a @ b`` (batched, with 1-D operands as vectors).
 
     Returns ``grad_a`` with ``a``'s shape up to batch broadcasting (the engine sums the
@@ -237,7 +238,7 @@ def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     ### BEGIN SOLUTION
     expanded, _ = _expand_reduced(grad, node)
     spread = np.empty(node.inputs[0].shape, dtype=expanded.dtype)
-    spread[...] = expanded  # a broadcasting assignment: cheaper per call than np.broadcast_to
+    spread[...] = expanded  # a broadcasting assignment, with less Python per call than np.broadcast_to
     return (spread,)
     ### END SOLUTION
 
@@ -365,7 +366,8 @@ def run_backward(root: Tensor, gradient: Tensor | None = None) -> None:
             else:
                 tensor.grad = Tensor._wrap(tensor.grad.data + grad.astype(tensor.dtype, copy=False))
             continue
-        for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node)):
+        # strict: a formula that returns the wrong number of gradients is a bug, not a skip
+        for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node), strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
             if parent_grad.shape != parent.data.shape:

@@ -293,13 +293,13 @@ def dispatch(op: str, *inputs: Tensor, **attrs: Any) -> Tensor:
             observer.after(op, inputs, attrs, out)
     return out
 
-# %% ../modules/01_tensor/tensor.py #62a9d747
+# %% ../modules/01_tensor/tensor.py #0f7443e7
 def _reshape_kernel(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return a.reshape(infer_shape(shape, a.size))
 
 
 # np.add.reduce and np.maximum.reduce are what np.sum and np.max call, minus a Python-level
-# wrapper that costs about 2 µs per call: as much as the whole kernel on a small tensor.
+# wrapper whose cost per call rivals the whole kernel on a small tensor (benchmarks/).
 def _sum_kernel(a: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
     return np.add.reduce(a, axis=normalize_axes(axis, a.ndim), keepdims=keepdims)
 

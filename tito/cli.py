@@ -23,8 +23,10 @@ from rich.table import Table
 
 from tito import progress
 from tito.course import (
+    ExportState,
     ModuleInfo,
     all_modules,
+    export_state,
     find_repo_root,
     missing_prerequisites,
     present_modules,
@@ -293,11 +295,11 @@ def module_complete(module: ModuleArg) -> None:
 
 
 def _export_cell(info: ModuleInfo) -> str:
-    state = progress.export_state(info)
+    state = export_state(info)
     colour = {
-        progress.ExportState.EXPORTED: "green",
-        progress.ExportState.STUBS: "yellow",
-        progress.ExportState.MISSING: "red",
+        ExportState.EXPORTED: "green",
+        ExportState.STUBS: "yellow",
+        ExportState.MISSING: "red",
     }[state]
     return f"[{colour}]{state.value}[/{colour}]"
 

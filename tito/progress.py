@@ -1,5 +1,5 @@
-"""A student's progress: what is exported (and so may be built on), the last test
-result, what is completed.
+"""A student's progress: the last test result of each module and what is completed, plus
+the check that earlier modules are exported before a later one is tested.
 
 Progress lives in ``.tito/progress.json`` at the repository root (gitignored), keyed by
 module folder name::
@@ -13,11 +13,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from tito.course import ExportState, ModuleInfo, export_state, missing_prerequisites
+from tito.course import ModuleInfo, missing_prerequisites
 from tito.errors import TitoError
 
 PROGRESS_FILE = Path(".tito") / "progress.json"

@@ -242,10 +242,11 @@ def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": false, "grade_id": "impl-mul-div-backward", "locked": false, "solution": true, "schema_version": 3}
 #| export
-def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of ``a * b`` for inputs ``a, b = node.inputs`` (Tensors; use ``.data``).
 
-    Returns None in place of the gradient of an input that does not require grad.
+    May return None in place of the gradient of an input that does not require grad
+    (the engine skips it, and the multiplication is saved).
     """
     ### BEGIN SOLUTION
     a, b = node.inputs
@@ -255,7 +256,7 @@ def mul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
     ### END SOLUTION
 
 
-def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of ``a / b`` (None for an input that does not require grad).
 
     Hint: ``node.out`` is ``a / b`` already, so ``-grad * out / b``.
@@ -321,7 +322,8 @@ def sqrt_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # $$\bar A = \bar C\, B^\top \quad (m\times k), \qquad \bar B = A^\top \bar C \quad (k\times n).$$
 #
 # Check the shapes: they are the only ones that fit. Each product costs $2mkn$ FLOPs, so the
-# backward pass of a matmul costs twice its forward. With batch dimensions the same
+# backward pass of a matmul costs up to twice its forward: one product for each operand
+# that needs a gradient (the data batch of a first layer needs none). With batch dimensions the same
 # formulas hold on the last two axes (`np.swapaxes(x, -1, -2)` transposes them), and the
 # engine's `unbroadcast` sums the gradient of a broadcast operand (e.g. shared weights) over
 # the batch. A 1-D operand is a vector: treat `a` of shape `(k,)` as `(1, k)` and `b` of
@@ -329,7 +331,7 @@ def sqrt_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": false, "grade_id": "impl-matmul-backward", "locked": false, "solution": true, "schema_version": 3}
 #| export
-def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray, np.ndarray]:
+def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Gradients of ``a @ b`` (batched, with 1-D operands as vectors).
 
     Returns ``grad_a`` with ``a``'s shape up to batch broadcasting (the engine sums the
@@ -393,7 +395,7 @@ def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     ### BEGIN SOLUTION
     expanded, _ = _expand_reduced(grad, node)
     spread = np.empty(node.inputs[0].shape, dtype=expanded.dtype)
-    spread[...] = expanded  # a broadcasting assignment: cheaper per call than np.broadcast_to
+    spread[...] = expanded  # a broadcasting assignment, with less Python per call than np.broadcast_to
     return (spread,)
     ### END SOLUTION
 
@@ -674,7 +676,8 @@ def run_backward(root: Tensor, gradient: Tensor | None = None) -> None:
             else:
                 tensor.grad = Tensor._wrap(tensor.grad.data + grad.astype(tensor.dtype, copy=False))
             continue
-        for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node)):
+        # strict: a formula that returns the wrong number of gradients is a bug, not a skip
+        for parent, parent_grad in zip(node.inputs, GRADIENTS[node.op](grad, node), strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
             if parent_grad.shape != parent.data.shape:
@@ -862,7 +865,7 @@ checks = {
     "permute": (lambda a: a.permute(2, 0, 1), [leaf(2, 3, 4)]),
     "getitem": (lambda a: a[1:, [0, 0, 2]], [leaf(3, 4)]),
 }
-for name, (fn, inputs) in checks.items():
+for fn, inputs in checks.values():
     gradcheck(fn, inputs)
 print(f"gradcheck passed for {len(checks)} operations: {', '.join(checks)}")
 
@@ -871,8 +874,10 @@ print(f"gradcheck passed for {len(checks)} operations: {', '.join(checks)}")
 #
 # ### Time
 # A two-layer perceptron, forward only versus forward and backward, timed side by side.
-# Each matmul's backward does two matmuls of the same size, so expect backward to take
-# roughly twice the forward's time; Python overhead per op shifts the ratio for small layers.
+# A matmul's backward does one matmul of the same size per operand that needs a gradient:
+# two for `hidden @ w2`, one for `x @ w1` (the data `x` needs none). Expect the backward to
+# take one to two times the forward's time; Python overhead per op shifts the ratio for
+# small layers. The cell prints the measured ratio.
 
 # %%
 import timeit

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinytorch.autograd import (
@@ -558,3 +557,16 @@ def test_gradcheck_catches_a_small_error():
     finally:
         KERNELS.pop(name)
         GRADIENTS.pop(name)
+
+
+def test_a_formula_returning_too_few_gradients_is_an_error_not_a_skip() -> None:
+    register_kernel("test_02_short_grads", lambda a, b: a * b)
+    register_gradient("test_02_short_grads", lambda grad, node: (grad * node.inputs[1].data,))
+    left = Tensor([1.0, 2.0], requires_grad=True)
+    right = Tensor([3.0, 4.0], requires_grad=True)
+    try:
+        with pytest.raises(ValueError, match="zip"):
+            dispatch("test_02_short_grads", left, right).sum().backward()
+    finally:
+        KERNELS.pop("test_02_short_grads")
+        GRADIENTS.pop("test_02_short_grads")
