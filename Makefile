@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 ## test: the whole test suite (unit, gradient checks, pipeline/nbgrader, CLI)
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2
 
 ## export: build notebooks, the tinytorch package and the nbgrader release from modules/
 export: $(STAMP)

@@ -26,6 +26,7 @@ from tito.course import (
     ExportState,
     ModuleInfo,
     all_modules,
+    check_prerequisites,
     export_state,
     find_repo_root,
     missing_prerequisites,
@@ -104,9 +105,9 @@ def _create_notebook(info: ModuleInfo) -> bool:
         return False
     import nbformat  # slow to import; only needed here
 
-    from tito.build import read_module_notebook
+    from tito.notebooks import read_notebook
 
-    nb = read_module_notebook(info)
+    nb = read_notebook(info.script)
     with info.notebook.open("x", encoding="utf-8") as handle:
         nbformat.write(nb, handle)
     return True
@@ -187,9 +188,10 @@ def _results_table(report: Report) -> Table:
     """One table: graded notebook tests, failing notebook cells, pytest files and failures."""
     root = report.module.root
     table = Table(title=f"Module {report.module.folder_name}", title_justify="left")
-    table.add_column("Check")
-    table.add_column("Points", justify="right")
-    table.add_column("Result")
+    # Fold long names and reasons onto more lines; never cut them short with an ellipsis.
+    table.add_column("Check", overflow="fold")
+    table.add_column("Points", justify="right", no_wrap=True)
+    table.add_column("Result", overflow="fold")
     for result in report.graded:
         table.add_row(
             escape(result.name), f"{_points(result.earned)}/{_points(result.points)}", _status_line(result)
@@ -197,7 +199,7 @@ def _results_table(report: Report) -> Table:
     if report.cell_errors:
         table.add_section()
         for result in report.cell_errors:
-            table.add_row(f"notebook {escape(result.name)}", "", _status_line(result))
+            table.add_row(f"notebook: {escape(result.name)}", "", _status_line(result))
     for path, results in report.pytest.items():
         table.add_section()
         passed = sum(result.passed for result in results)
@@ -247,10 +249,12 @@ def _print_report(report: Report) -> None:
 
 
 def _test_and_record(module: str) -> tuple[ModuleInfo, Report]:
-    """Run ``tito module test`` for ``module``, print the table, store the last result."""
+    """Run ``tito module test`` for ``module``, print the table, store the last result.
+
+    The module's presence and its prerequisites are checked here, once, before the slow imports.
+    """
     info = require_present(_module(module))
-    # Checked again by run_module_test; checking first reports a mistake before the slow import.
-    progress.check_prerequisites(info)
+    check_prerequisites(info)
     from tito.runner import run_module_test  # imports nbformat/nbclient: seconds
 
     with console.status(f"Testing {info.folder_name}") as status:

@@ -4,10 +4,16 @@ A *source repository* (this one) holds each module as a jupytext percent script 
 its solutions, ``modules/NN_slug/slug.py``. A *student copy* holds the released notebook
 ``modules/NN_slug/slug.ipynb`` instead. Either may hold both: a notebook made by
 ``tito module start`` next to the script is the copy that a person edits.
+
+Which file tito reads is decided here and nowhere else, by two properties of ``ModuleInfo``:
+``source`` (what the course is built from: the script when there is one) and
+``working_file`` (what a person edits and ``tito module test`` runs: the notebook when there
+is one).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -15,6 +21,7 @@ from pathlib import Path
 
 from tito.errors import TitoError
 
+PACKAGE_NAME = "tinytorch"
 # Fixed by DESIGN.md: numbers, folder slugs and titles of all twenty modules.
 COURSE_PLAN: tuple[tuple[int, str, str], ...] = (
     (1, "tensor", "Tensor"),
@@ -87,6 +94,18 @@ class ModuleInfo:
         return self.script.exists() or self.notebook.exists()
 
     @property
+    def source(self) -> Path:
+        """What the course is built from (``tito export``): the script in a source
+        repository, the released notebook in a student copy."""
+        return self.script if self.script.exists() else self.notebook
+
+    @property
+    def working_file(self) -> Path:
+        """What a person edits and ``tito module test`` runs: the notebook when one exists
+        (a student's copy, or one made by ``tito module start``), else the script."""
+        return self.notebook if self.notebook.exists() else self.script
+
+    @property
     def test_files(self) -> list[Path]:
         """This module's pytest files: ``tests/modules/test_NN_*.py``."""
         return sorted((self.root / "tests" / "modules").glob(f"test_{self.number:02d}_*.py"))
@@ -94,13 +113,11 @@ class ModuleInfo:
     def export_targets(self) -> list[str]:
         """Dotted module names (relative to ``tinytorch``) this module exports to.
 
-        Read from the ``#| default_exp`` line of the script, or of the notebook in a
-        student copy. Empty when the module is not present.
+        Read from the ``#| default_exp`` line of ``source``. Empty when the module is not present.
         """
-        for path in (self.script, self.notebook):
-            if path.exists():
-                return sorted(set(_DEFAULT_EXP.findall(path.read_text(encoding="utf-8"))))
-        return []
+        if not self.present:
+            return []
+        return sorted({name for cell in code_cells(self.source) for name in _DEFAULT_EXP.findall(cell)})
 
     def exported_files(self) -> list[Path]:
         """Package files this module writes, e.g. ``tinytorch/tensor.py``."""
@@ -108,6 +125,34 @@ class ModuleInfo:
             self.root / "tinytorch" / (target.replace(".", "/") + ".py")
             for target in self.export_targets()
         ]
+
+
+def code_cells(path: Path) -> list[str]:
+    """The source of every code cell of a percent script or a notebook, without converting it.
+
+    A script is one block of text (its cell markers are comments). A notebook is JSON whose
+    cells are read as cells: a ``#| default_exp`` line sits inside a quoted, indented string
+    in the file's text, where a line-based search would never find it. Plain ``json`` keeps
+    ``tito module status`` fast (importing nbformat costs seconds).
+    """
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".ipynb":
+        return [text]
+    try:
+        cells = json.loads(text).get("cells")
+    except (json.JSONDecodeError, AttributeError):
+        raise TitoError(
+            f"{path} is not a readable notebook (its JSON is broken). Restore it from "
+            ".ipynb_checkpoints/ or your version control."
+        ) from None
+    if not isinstance(cells, list):
+        raise TitoError(f"{path} is not a valid notebook: it has no list of cells.")
+    sources = []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            sources.append("".join(source) if isinstance(source, list) else str(source))
+    return sources
 
 
 def find_repo_root(start: Path | None = None) -> Path:
@@ -175,3 +220,15 @@ def missing_prerequisites(info: ModuleInfo) -> list[ModuleInfo]:
         for earlier in all_modules(info.root)[: info.number - 1]
         if export_state(earlier) is not ExportState.EXPORTED
     ]
+
+
+def check_prerequisites(info: ModuleInfo) -> None:
+    """Raise a one-line error naming the first earlier module that is not exported."""
+    missing = missing_prerequisites(info)
+    if missing:
+        first = missing[0]
+        raise TitoError(
+            f"Module {info.folder_name} needs module {first.folder_name}, which is not exported "
+            f"to tinytorch/ yet (or still has unfinished stubs). Finish it, then run "
+            f"`tito module test {first.number:02d}`."
+        )

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from tito.build import COURSE_ID, PACKAGE_NAME, nbgrader_api, nbgrader_call
-from tito.course import ModuleInfo, all_modules, present_modules
+from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, present_modules
+from tito.nbgrader_course import COURSE_ID, nbgrader_api, nbgrader_call
 from tito.errors import TitoError
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -195,6 +195,8 @@ def autograde(
         raise TitoError(f"{course_dir} has no nbgrader source for {info.folder_name}; run the build first.")
     check_staging_hides(staging, info)
     api = nbgrader_api(course_dir)
+    # The build's gradebook is temporary; this one learns the assignment from the source notebook.
+    nbgrader_call(f"generate_assignment {info.folder_name}", api.generate_assignment(info.folder_name))
     for student, notebook in submissions.items():
         _submit(course_dir, info, student, notebook)
     with environment_variable("PYTHONPATH", str(staging)), warnings.catch_warnings():

@@ -1,5 +1,4 @@
-"""A student's progress: the last test result of each module and what is completed, plus
-the check that earlier modules are exported before a later one is tested.
+"""A student's progress: the last test result of each module and what is completed.
 
 Progress lives in ``.tito/progress.json`` at the repository root (gitignored), keyed by
 module folder name::
@@ -16,22 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tito.course import ModuleInfo, missing_prerequisites
+from tito.course import ModuleInfo
 from tito.errors import TitoError
 
 PROGRESS_FILE = Path(".tito") / "progress.json"
-
-
-def check_prerequisites(info: ModuleInfo) -> None:
-    """Raise a one-line error naming the first earlier module that is not exported."""
-    missing = missing_prerequisites(info)
-    if missing:
-        first = missing[0]
-        raise TitoError(
-            f"Module {info.folder_name} needs module {first.folder_name}, which is not exported "
-            f"to tinytorch/ yet (or still has unfinished stubs). Finish it, then run "
-            f"`tito module test {first.number:02d}`."
-        )
 
 
 @dataclass(frozen=True)

@@ -14,36 +14,44 @@ from pathlib import Path
 
 import nbformat
 
-from tito.build import PACKAGE_NAME, SecretRegion, export_notebook, find_leaks, secret_regions
-from tito.course import ModuleInfo, present_modules
+from tito.course import PACKAGE_NAME, ModuleInfo, present_modules
+from tito.export import export_notebook
+from tito.leaks import SecretRegion, find_leaks, secret_regions
 from tito.errors import TitoError
 
-# Copied as they are. (The source repository's .gitignore is not: it ignores the very
-# notebooks that hold a student's work.)
-COPIED_FILES = ("pyproject.toml", "README.md", "modules/README.md")
-COPIED_FOLDERS = ("tests", "tito", "data", "examples")
-# tests/pipeline and tests/cli exercise the instructor's build and the module scripts, which a student copy lacks.
-INSTRUCTOR_ONLY_TESTS = ("pipeline", "cli")
+# Copied as they are, source path -> path in the copy. The student README and Makefile
+# replace the instructor's: they name only what a student copy holds. (The source
+# repository's .gitignore is not copied: it ignores the very notebooks that hold a student's work.)
+COPIED_FILES = {
+    "pyproject.toml": "pyproject.toml",
+    "LICENSE": "LICENSE",
+    "modules/README.md": "modules/README.md",
+    "student/README.md": "README.md",
+    "student/Makefile": "Makefile",
+}
+# Only the module tests: the other test folders exercise the instructor's build, the module
+# scripts and benchmarks/, none of which a student copy holds.
+COPIED_FOLDERS = ("tests/modules", "tito", "data", "examples")
 _JUNK = ("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
 
 
 def _built(path: Path) -> Path:
-    """``path``, a file a finished build writes, or a TitoError saying to build first."""
+    """``path``, which a student copy needs, or a TitoError saying what is missing."""
     if not path.exists():
-        raise TitoError(f"{path} is missing; run `tito export` (a build with the nbgrader release) first.")
+        raise TitoError(
+            f"{path} is missing; a student copy is made from a source repository after "
+            "`tito export` (a build with the nbgrader release)."
+        )
     return path
 
 
 def _copy_repository_files(root: Path, dest: Path) -> None:
-    """The hand-written files a student needs, copied from ``root`` when present."""
-    for name in COPIED_FILES:
-        if (root / name).exists():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / name, dest / name)
+    """The hand-written files a student needs, copied from ``root``; a missing one is a TitoError."""
+    for name, target in COPIED_FILES.items():
+        (dest / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(_built(root / name), dest / target)
     for name in COPIED_FOLDERS:
-        if (root / name).is_dir():
-            skipped = (*_JUNK, *INSTRUCTOR_ONLY_TESTS) if name == "tests" else _JUNK
-            shutil.copytree(root / name, dest / name, ignore=shutil.ignore_patterns(*skipped))
+        shutil.copytree(_built(root / name), dest / name, ignore=shutil.ignore_patterns(*_JUNK))
 
 
 def _copy_package_inits(root: Path, dest: Path) -> None:

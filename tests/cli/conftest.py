@@ -25,7 +25,7 @@ TITO = Path(sys.executable).parent / "tito"
 TITO_TIMEOUT_SECONDS = 300
 # What a copy of the repository needs to build and test modules; build products,
 # the venv and a person's working notebooks stay behind.
-COPIED = ("pyproject.toml", "modules", "tinytorch", "tests", "data")
+COPIED = ("pyproject.toml", "LICENSE", "modules", "tinytorch", "tests", "data", "examples", "student", "tito")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.ipynb", ".ipynb_checkpoints", "cli", ".pytest_cache")
 
 Tito = Callable[..., subprocess.CompletedProcess[str]]
@@ -110,19 +110,30 @@ def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")
 
 
-@pytest.fixture()
-def student_repo(tmp_path: Path, tito: Tito) -> Path:
-    """A blank student copy (release notebooks, stub package) of a copy of this repo,
-    built with ``tito export``."""
-    from tito.student_copy import make_student_copy
-
-    source = copy_repo(tmp_path / "source")
-    built = tito("export", cwd=source)
+@pytest.fixture(scope="session")
+def built_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of this repository built with ``tito export`` (once per worker); do not modify it."""
+    source = copy_repo(tmp_path_factory.mktemp("built") / "source")
+    built = run_tito("export", cwd=source)
     assert built.returncode == 0, built.stdout + built.stderr
     assert re.search(
         r"^Wrote \d+ files for \d+ modules into build/ and tinytorch/", built.stdout, re.MULTILINE
     )
-    return make_student_copy(source, tmp_path / "student", source / "build")
+    return source
+
+
+@pytest.fixture(scope="session")
+def pristine_student_copy(built_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A blank student copy of ``built_source`` (once per worker); do not modify it."""
+    from tito.student_copy import make_student_copy
+
+    return make_student_copy(built_source, tmp_path_factory.mktemp("pristine") / "student", built_source / "build")
+
+
+@pytest.fixture()
+def student_repo(tmp_path: Path, pristine_student_copy: Path) -> Path:
+    """A blank student copy (release notebooks, stub package) of this repository, for one test."""
+    return Path(shutil.copytree(pristine_student_copy, tmp_path / "student", symlinks=True))
 
 
 @pytest.fixture()

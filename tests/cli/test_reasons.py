@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 
 import nbformat
 
-from tito.runner import (
+from tito.reasons import (
+    clean_text,
     describe_failure,
     junit_failure_reason,
     notebook_error_reason,
@@ -60,17 +61,28 @@ def test_a_bare_assert_in_a_notebook_shows_the_failing_line() -> None:
     assert notebook_error_reason(IPYTHON_BARE_ASSERT) == "assertion failed: assert 1 == 2"
 
 
-def test_errors_name_the_function_that_raised_but_not_the_test() -> None:
+def test_errors_put_the_message_first_and_name_the_function_that_raised() -> None:
     assert (
         describe_failure("ValueError", "bad shape\nmore", ["test_x", "reshape"])
-        == "ValueError in reshape: bad shape"
+        == "bad shape (ValueError in reshape)"
     )
-    assert describe_failure("ValueError", "bad shape", ["test_x"]) == "ValueError: bad shape"
+    assert describe_failure("ValueError", "bad shape", ["test_x"]) == "bad shape (ValueError)"
     assert describe_failure("tinytorch.tensor.ShapeError", "", []) == "ShapeError"
-    # A NotImplementedError with a message is a real error, not a stub.
-    assert describe_failure("NotImplementedError", "no kernel for 'foo'", ["dispatch"]).startswith(
-        "NotImplementedError in dispatch"
+    # A wrapper such as Module.__call__ says nothing: the frame inside it is named instead.
+    assert (
+        describe_failure("ShapeError", "in_features is 4, got 3", ["test_x", "forward", "__call__"])
+        == "in_features is 4, got 3 (ShapeError in forward)"
     )
+    # A NotImplementedError with a message is a real error, not a stub.
+    assert describe_failure("NotImplementedError", "no kernel for 'foo'", ["dispatch"]) == (
+        "no kernel for 'foo' (NotImplementedError in dispatch)"
+    )
+
+
+def test_control_characters_never_reach_the_terminal() -> None:
+    reason = describe_failure("ValueError", "\x1b[2Jcleared\x07 \x1b]0;title\x07screen\r", ["f"])
+    assert reason == "cleared screen (ValueError in f)"
+    assert clean_text("a\tb\nc\x00\x1b[31m") == "a\tb\nc"
 
 
 def test_stub_functions_reads_exception_groups_and_nested_tracebacks() -> None:

@@ -1,20 +1,25 @@
-"""Session fixtures for the pipeline tests: one build, one nbgrader course, graded once.
+"""Session fixtures for the pipeline tests: a build and an nbgrader course per worker.
 
-Everything that runs nbgrader uses these fixtures from tests in the ``nbgrader`` xdist
-group, so under ``pytest -n 2 --dist loadgroup`` the builds and kernels run once, in one
-worker. Builds go to temporary folders: the repository's own ``build/`` and
-``tinytorch/`` are never written.
+Each pytest-xdist worker is its own process with its own session fixtures, so each builds
+the course once into its own temporary folders and grades in its own course folder: the
+nbgrader work of different modules runs in parallel on different workers, and no two
+workers ever share a gradebook. The repository's own ``build/`` and ``tinytorch/`` are
+never written.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo
 
-from tito.build import BuildReport, build, export_notebook, script_to_notebook
+from tito.build import BuildReport, build
+from tito.course import ModuleInfo
+from tito.export import export_notebook
+from tito.notebooks import script_to_notebook
 from tito.grading import Score, autograde, staging_package
 
 
@@ -46,21 +51,23 @@ def fresh_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def grades(first_build: BuildReport, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Score]]:
-    """Per module, the scores of its ``reference`` solution and ``blank`` release.
+def grade_module(
+    first_build: BuildReport, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[ModuleInfo], dict[str, Score]]:
+    """Grade one module's ``reference`` solution and ``blank`` release; scores by submission.
 
     Module N is graded against the committed ``tinytorch/`` files of modules < N, as an
-    instructor grades; the drift test checks that those equal a fresh export.
+    instructor grades; the drift test checks that those equal a fresh export. Only the
+    modules a worker's tests ask for are graded, in that worker's course folder.
     """
-    course = first_build.build_dir / "course"
-    results = {}
-    for built in first_build.modules:
-        staging = staging_package(
-            REPO_ROOT, built.info, tmp_path_factory.mktemp(f"staging-{built.info.folder_name}")
-        )
+
+    def grade(info: ModuleInfo) -> dict[str, Score]:
+        built = next(m for m in first_build.modules if m.info == info)
+        staging = staging_package(REPO_ROOT, info, tmp_path_factory.mktemp(f"staging-{info.folder_name}"))
         submissions = {"reference": built.nbgrader_source, "blank": built.release}
-        results[built.info.folder_name] = autograde(course, built.info, submissions, staging)
-    return results
+        return autograde(first_build.build_dir / "course", info, submissions, staging)
+
+    return grade
 
 
 @pytest.fixture

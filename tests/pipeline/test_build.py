@@ -8,12 +8,12 @@ import nbformat
 import pytest
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo, module_id
 
-from tito.build import KERNELSPEC, BuildReport, build
+from tito.build import BuildReport, build
 from tito.course import ModuleInfo
 from tito.errors import TitoError
+from tito.notebooks import KERNELSPEC
 
 pytestmark = pytest.mark.pipeline
-nbgrader_group = pytest.mark.xdist_group("nbgrader")
 
 # Folders a build writes; a grading run adds submitted/ and autograded/ beside them.
 BUILD_OUTPUTS = ("notebooks", "course/source", "course/release")
@@ -28,7 +28,6 @@ def _outputs(report: BuildReport) -> dict[str, bytes]:
     return files
 
 
-@nbgrader_group
 def test_report_lists_every_output(first_build: BuildReport) -> None:
     on_disk = {
         path
@@ -41,7 +40,6 @@ def test_report_lists_every_output(first_build: BuildReport) -> None:
     assert first_build.build_dir / "course" / "nbgrader_config.py" in listed
 
 
-@nbgrader_group
 def test_building_twice_changes_no_byte(first_build: BuildReport, second_build: BuildReport) -> None:
     first, second = _outputs(first_build), _outputs(second_build)
     assert sorted(first) == sorted(second), "two builds wrote different sets of files"
@@ -49,7 +47,6 @@ def test_building_twice_changes_no_byte(first_build: BuildReport, second_build: 
     assert not differing, f"files differ between two builds of the same sources: {differing}"
 
 
-@nbgrader_group
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
 def test_module_notebooks_are_built(first_build: BuildReport, info: ModuleInfo) -> None:
     built = next(m for m in first_build.modules if m.info == info)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,6 @@ from tito.errors import TitoError
 from tito.grading import Score, autograde, check_staging_hides, grading_problems, staging_package
 
 pytestmark = pytest.mark.pipeline
-nbgrader_group = pytest.mark.xdist_group("nbgrader")
 
 
 def _import_in(staging: Path, module: str) -> subprocess.CompletedProcess[str]:
@@ -31,12 +31,12 @@ def _import_in(staging: Path, module: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@nbgrader_group
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
 def test_reference_earns_full_marks_and_blank_release_zero(
-    grades: dict[str, dict[str, Score]], info: ModuleInfo
+    grade_module: Callable[[ModuleInfo], dict[str, Score]], info: ModuleInfo
 ) -> None:
-    reference, blank = grades[info.folder_name]["reference"], grades[info.folder_name]["blank"]
+    scores = grade_module(info)
+    reference, blank = scores["reference"], scores["blank"]
     problems = grading_problems(reference, blank)
     assert not problems, f"{info.folder_name} grades wrongly:\n  " + "\n  ".join(problems)
     assert reference.earned == reference.possible > 0
@@ -92,7 +92,6 @@ assert add(2, 2) == 5, "add: this test is wrong on purpose"
 '''
 
 
-@nbgrader_group
 def test_grading_check_catches_vacuous_and_wrong_tests(fake_repo: FakeRepo, tmp_path: Path) -> None:
     root = fake_repo({"01_tensor": SELF_TEST_MODULE})
     report = build(root)

@@ -7,17 +7,16 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from pipeline_support import MODULES, FakeRepo, module_id
 
-from tito.build import BuildReport, build, release_leaks
+from tito.build import BuildReport, build
 from tito.course import ModuleInfo
 from tito.errors import TitoError
+from tito.leaks import release_leaks
 
 pytestmark = pytest.mark.pipeline
-nbgrader_group = pytest.mark.xdist_group("nbgrader")
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
-@nbgrader_group
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
 def test_release_gives_nothing_away(first_build: BuildReport, info: ModuleInfo) -> None:
     built = next(m for m in first_build.modules if m.info == info)
@@ -129,7 +128,6 @@ def add_reference(a: int, b: int) -> int:
 '''
 
 
-@nbgrader_group
 def test_the_build_refuses_a_leaky_release(fake_repo: FakeRepo) -> None:
     root = fake_repo({"01_tensor": LEAKY_MODULE})
     with pytest.raises(TitoError, match="would give away solutions") as caught:

@@ -9,12 +9,13 @@ import nbformat
 import pytest
 from pipeline_support import MODULES
 
-from tito.build import BuildReport, build, secret_regions
+from tito.build import BuildReport, build
 from tito.course import STUB_MARKER, present_modules
 from tito.errors import TitoError
+from tito.leaks import secret_regions
 from tito.student_copy import copy_leaks, make_student_copy
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.xdist_group("nbgrader")]
+pytestmark = pytest.mark.pipeline
 
 
 @pytest.fixture(scope="module")
