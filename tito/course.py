@@ -139,12 +139,13 @@ def code_cells(path: Path) -> list[str]:
     if path.suffix != ".ipynb":
         return [text]
     try:
-        cells = json.loads(text).get("cells")
-    except (json.JSONDecodeError, AttributeError):
+        data = json.loads(text)
+    except json.JSONDecodeError:
         raise TitoError(
             f"{path} is not a readable notebook (its JSON is broken). Restore it from "
             ".ipynb_checkpoints/ or your version control."
         ) from None
+    cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list):
         raise TitoError(f"{path} is not a valid notebook: it has no list of cells.")
     sources = []

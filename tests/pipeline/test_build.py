@@ -38,6 +38,8 @@ def test_report_lists_every_output(first_build: BuildReport) -> None:
     listed = set(first_build.files)
     assert on_disk <= listed, f"the build wrote files its report does not list: {sorted(on_disk - listed)}"
     assert first_build.build_dir / "course" / "nbgrader_config.py" in listed
+    # A gradebook's bytes change on every write: the build keeps its gradebook out of the output.
+    assert not list(first_build.build_dir.rglob("*.db")), "the build left a database in its output"
 
 
 def test_building_twice_changes_no_byte(first_build: BuildReport, second_build: BuildReport) -> None:
