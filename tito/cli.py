@@ -244,6 +244,11 @@ def _print_report(report: Report) -> None:
         f"Total: {_points(report.points)}/{_points(report.possible)} points; "
         f"{pytest_note}{cells_note} ({report.seconds:.1f} s)"
     )
+    grade = report.grade
+    for note in grade.notes:
+        console.print(f"[yellow]Note: {escape(note)}[/yellow]")
+    if grade.verdict.value != "graded":
+        console.print(f"[red]The notebook was not fully graded: {escape(grade.reason)}[/red]")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
     console.print(f"Module {report.module.folder_name}: {verdict}")
 

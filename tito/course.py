@@ -13,6 +13,7 @@ is one).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from pathlib import Path
 from tito.errors import TitoError
 
 PACKAGE_NAME = "tinytorch"
+# A student copy keeps the course's release of each module here (the template that
+# ``tito module test`` grades on) and a manifest of the course's test files and digests.
+RELEASES_FOLDER = Path(".tito") / "releases"
+MANIFEST_FILE = Path(".tito") / "manifest.json"
 # Fixed by DESIGN.md: numbers, folder slugs and titles of all twenty modules.
 COURSE_PLAN: tuple[tuple[int, str, str], ...] = (
     (1, "tensor", "Tensor"),
@@ -100,6 +105,20 @@ class ModuleInfo:
         return self.script if self.script.exists() else self.notebook
 
     @property
+    def release_copy(self) -> Path:
+        """The course's release of this module as a student copy received it (kept by tito)."""
+        return self.root / RELEASES_FOLDER / f"{self.folder_name}.ipynb"
+
+    @property
+    def template(self) -> Path:
+        """The course's own notebook that ``tito module test`` grades the working file on:
+        the script in a source repository, the kept release in a student copy (a copy
+        without one falls back to the working notebook itself)."""
+        if self.script.exists():
+            return self.script
+        return self.release_copy if self.release_copy.exists() else self.notebook
+
+    @property
     def working_file(self) -> Path:
         """What a person edits and ``tito module test`` runs: the notebook when one exists
         (a student's copy, or one made by ``tito module start``), else the script."""
@@ -154,6 +173,11 @@ def code_cells(path: Path) -> list[str]:
             source = cell.get("source", "")
             sources.append("".join(source) if isinstance(source, list) else str(source))
     return sources
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, as the manifest of a student copy records it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def find_repo_root(start: Path | None = None) -> Path:

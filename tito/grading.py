@@ -1,12 +1,14 @@
-"""Autograde module notebooks the way an instructor does, and read the scores nbgrader stored.
+"""Autograde module notebooks the way an instructor does, and record the scores in nbgrader's gradebook.
 
-A module's notebook is graded in a kernel that can import only the reference package files
-of the *earlier* modules (DESIGN §5): ``staging_package`` lays them out in a folder, and
-``autograde`` puts that folder first on the kernel's ``PYTHONPATH`` after checking that the
-module's own reference (and any later one) cannot be imported from anywhere else.
+A module's notebook is graded against the reference package files of the *earlier* modules
+only (DESIGN §5): ``staging_package`` lays them out, ``autograde`` checks that the module's
+own reference (and any later one) cannot be imported from anywhere else, and each
+submission gets its own copy of them. The grading itself is ``tito.grader``: the course's
+notebook with the student's solution cells, run in a sandbox that cannot see the course
+folder (solutions, hidden tests, gradebook) or write anything but its own fresh folder.
 
-Scores come from nbgrader's gradebook, never from exit codes: nbgrader reports success
-even when every test fails.
+Only tito writes the gradebook, and only autograder scores are read back: a manual score
+written there by anyone else does not change a grade tito reports.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from sqlalchemy.exc import SAWarning
 
 from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, present_modules
-from tito.nbgrader_course import COURSE_ID, nbgrader_api, nbgrader_call
 from tito.errors import TitoError
+from tito.grader import Grade, Isolation, grade_notebook, invalid
+from tito.limits import current_limits
+from tito.nbgrader_course import COURSE_ID, nbgrader_api, nbgrader_call
+from tito.notebooks import read_notebook, write_notebook
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -136,33 +140,61 @@ def check_staging_hides(staging: Path, info: ModuleInfo) -> None:
 # --------------------------------------------------------------------------- autograde
 
 
-@contextmanager
-def environment_variable(name: str, value: str) -> Iterator[None]:
-    """Set ``os.environ[name]`` while the body runs (kernels inherit it), then restore it."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
+@dataclass
+class Result:
+    """One submission's grade as recorded: the score, and why (verdict, reason, findings)."""
+
+    score: Score
+    grade: Grade
+
+
+def _check_student_id(student: str) -> None:
+    if not _STUDENT_ID.match(student) or set(student) <= {"."}:
+        raise TitoError(
+            f"Student id {student!r} may hold only letters, digits, '.', '_' and '-', and not only dots."
+        )
+
+
+def _read_submission(path: Path) -> nbformat.NotebookNode | Grade:
+    """The submitted notebook, or the grade of one that cannot be read."""
     try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = previous
+        return read_notebook(path)
+    except TitoError as error:
+        return invalid(f"invalid notebook: {error}")
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        return invalid(f"invalid notebook: {path.name} cannot be read ({type(error).__name__})")
 
 
-def _submit(course_dir: Path, info: ModuleInfo, student: str, notebook: Path) -> None:
-    """Place ``notebook`` as the only file of ``student``'s submission of ``info``."""
-    if not _STUDENT_ID.match(student):
-        raise TitoError(f"Student id '{student}' may hold only letters, digits, '.', '_' and '-'.")
-    folder = course_dir / "submitted" / student / info.folder_name
+def _record(course_dir: Path, info: ModuleInfo, student: str, grade: Grade) -> None:
+    """Store ``grade`` as ``student``'s autograded submission of ``info``, replacing any earlier one,
+    and write the graded notebook to ``autograded/`` (what nbgrader's feedback reads)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    passed = {cell.name: cell.earned for cell in grade.cells}
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", COURSE_ID) as gradebook:
+        gradebook.update_or_create_student(student)
+        try:
+            gradebook.remove_submission(info.folder_name, student)
+        except MissingEntry:
+            pass  # first submission
+        submission = gradebook.add_submission(info.folder_name, student)
+        for notebook in submission.notebooks:
+            for entry in notebook.grades:
+                entry.auto_score = passed.get(entry.name, 0.0)
+                entry.manual_score = None
+        gradebook.db.commit()
+    folder = course_dir / "autograded" / student / info.folder_name
     if folder.exists():
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    shutil.copyfile(notebook, folder / f"{info.slug}.ipynb")
+    if grade.executed is not None:
+        write_notebook(grade.executed, folder / f"{info.slug}.ipynb")
 
 
 def read_scores(course_dir: Path, info: ModuleInfo, student: str) -> Score:
-    """The autograded points of ``student``'s notebook for ``info``, from the gradebook."""
+    """The autograded points of ``student``'s notebook for ``info``, from the gradebook.
+
+    Only ``auto_score`` counts: a manual score, whoever wrote it, is not part of this grade.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(f"sqlite:///{course_dir.resolve() / 'gradebook.db'}", COURSE_ID) as gradebook:
@@ -172,7 +204,9 @@ def read_scores(course_dir: Path, info: ModuleInfo, student: str) -> Score:
             raise TitoError(
                 f"No graded {info.folder_name} notebook for '{student}' in the gradebook: {error}"
             ) from error
-        per_cell = {grade.name: (float(grade.score), float(grade.max_score)) for grade in notebook.grades}
+        per_cell = {
+            grade.name: (float(grade.auto_score or 0.0), float(grade.max_score)) for grade in notebook.grades
+        }
     return Score(
         earned=sum(earned for earned, _ in per_cell.values()),
         possible=sum(possible for _, possible in per_cell.values()),
@@ -182,31 +216,44 @@ def read_scores(course_dir: Path, info: ModuleInfo, student: str) -> Score:
 
 def autograde(
     course_dir: Path, info: ModuleInfo, submissions: dict[str, Path], staging: Path
-) -> dict[str, Score]:
-    """Autograde each ``student -> notebook`` submission of ``info`` with nbgrader; return their scores.
+) -> dict[str, Result]:
+    """Grade each ``student -> notebook`` submission of ``info``; record and return the results.
 
     ``course_dir`` must hold the nbgrader source of ``info`` (a build with ``release=True``).
-    The kernel runs with ``PYTHONPATH=staging`` (see ``staging_package``); a staging that
-    does not hide module ``info`` raises TitoError before anything runs.
+    ``staging`` holds the earlier modules' reference package (``staging_package``); a staging
+    that does not hide module ``info`` raises TitoError before anything runs. Every
+    submission gets a result, whatever it does: a crash, a timeout or a broken notebook is
+    its own verdict and never stops the others.
     """
-    course_dir = course_dir.resolve()
-    staging = staging.resolve()
-    if not (course_dir / "source" / info.folder_name / f"{info.slug}.ipynb").exists():
+    course_dir, staging = course_dir.resolve(), staging.resolve()
+    template_path = course_dir / "source" / info.folder_name / f"{info.slug}.ipynb"
+    if not template_path.exists():
         raise TitoError(f"{course_dir} has no nbgrader source for {info.folder_name}; run the build first.")
+    for student in submissions:
+        _check_student_id(student)
     check_staging_hides(staging, info)
+    template = read_notebook(template_path)
     api = nbgrader_api(course_dir)
     # The build's gradebook is temporary; this one learns the assignment from the source notebook.
-    nbgrader_call(f"generate_assignment {info.folder_name}", api.generate_assignment(info.folder_name))
-    for student, notebook in submissions.items():
-        _submit(course_dir, info, student, notebook)
-    with environment_variable("PYTHONPATH", str(staging)), warnings.catch_warnings():
+    with warnings.catch_warnings():
         # nbgrader 0.9's gradebook code trips SQLAlchemy 2's autoflush warnings; they are harmless.
         warnings.filterwarnings("ignore", category=SAWarning)
-        for student in submissions:
-            nbgrader_call(
-                f"autograde {info.folder_name} for {student}", api.autograde(info.folder_name, student)
-            )
-    return {student: read_scores(course_dir, info, student) for student in submissions}
+        nbgrader_call(f"generate_assignment {info.folder_name}", api.generate_assignment(info.folder_name))
+    limits = current_limits()
+    isolation = Isolation(hidden=(course_dir, info.root.resolve()), visible=(Path(sys.prefix).resolve(),))
+    results = {}
+    for student, path in submissions.items():
+        submitted = _read_submission(path)
+        grade = (
+            submitted
+            if isinstance(submitted, Grade)
+            else grade_notebook(template, submitted, staging / PACKAGE_NAME, limits, isolation)
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=SAWarning)
+            _record(course_dir, info, student, grade)
+        results[student] = Result(read_scores(course_dir, info, student), grade)
+    return results
 
 
 def grading_problems(reference: Score, blank: Score) -> list[str]:

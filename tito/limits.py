@@ -23,6 +23,7 @@ class Limits:
     cell_seconds: int = 60  # one notebook cell; module cells run in seconds
     notebook_seconds: int = 600  # all cells of one notebook together
     pytest_seconds: int = 600  # one module's whole pytest run
+    memory_bytes: int = 4 * 1024**3  # address space of a graded notebook's process
 
 
 def current_limits() -> Limits:

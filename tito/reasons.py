@@ -1,4 +1,4 @@
-"""Turn a failure (an IPython error output, a pytest JUnit record) into one line a student can act on.
+"""Turn a failure (a graded cell's error, a failed pytest test) into one line a student can act on.
 
 The line puts the test's own message first, then the kind of error and the function that
 raised it; a bare ``NotImplementedError`` is the stub nbgrader left, so it names the
@@ -9,22 +9,14 @@ terminal command.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-
-import nbformat
 
 REASON_MAX_CHARS = 300
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07?")
 # Every other control character but tab and newline (a message may hold them; a terminal obeys them).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# IPython frame headers: "Cell In[3], line 5, in as_array(data, dtype)" or
-# "File ~/x/tensor.py:12, in Tensor.matmul(self, other)".
-_IPYTHON_FRAME = re.compile(r"^(?:Cell In\[\d+\], line \d+|File .*:\d+), in ([\w.<>]+)\(", re.MULTILINE)
 # Plain Python frames (pytest --tb=native): 'File "/x/tensor.py", line 12, in as_array'.
 _NATIVE_FRAME = re.compile(r'^\s*File ".*", line \d+, in ([\w.<>]+)\s*$', re.MULTILINE)
-# The "----> 5 assert x == y" line IPython puts under the failing line of a frame.
-_IPYTHON_ARROW = re.compile(r"^-+> +\d+ (.*)$", re.MULTILINE)
 # The headers np.testing.assert_* put before the err_msg a test passes to them.
 _NUMPY_TESTING_HEADER = re.compile(r"^(Not equal to tolerance|Arrays are not|Items are not)")
 # The first line of a JUnit failure message, "ShapeError: ..." or "NotImplementedError";
@@ -76,18 +68,6 @@ def _first_message_line(evalue: str) -> str:
     return lines[0] if lines else ""
 
 
-def notebook_error_reason(output: nbformat.NotebookNode) -> str:
-    """The one-line reason for an ``error`` output of an executed cell."""
-    traceback = clean_text("\n".join(output.get("traceback", [])))
-    arrows = _IPYTHON_ARROW.findall(traceback)
-    return describe_failure(
-        output.get("ename", "Error"),
-        output.get("evalue", ""),
-        _IPYTHON_FRAME.findall(traceback),
-        arrows[-1] if arrows else "",
-    )
-
-
 def stub_functions(traceback_text: str) -> list[str]:
     """Functions that raised a bare ``NotImplementedError`` (a stub), in order of appearance.
 
@@ -106,10 +86,11 @@ def stub_functions(traceback_text: str) -> list[str]:
     return found
 
 
-def junit_failure_reason(problem: ET.Element) -> str:
-    """The one-line reason for a JUnit ``<failure>`` or ``<error>`` of pytest ``--tb=native``."""
-    message = clean_text(problem.get("message", "")).strip()
-    text = clean_text(problem.text or "")
+def pytest_failure_reason(message: str, text: str) -> str:
+    """The one-line reason for a failed pytest test, from its crash ``message`` and the
+    ``text`` of its ``--tb=native`` report."""
+    message = clean_text(message).strip()
+    text = clean_text(text)
     stubs = stub_functions(text)
     if stubs:
         return describe_failure("NotImplementedError", "", stubs[:1])
@@ -121,12 +102,12 @@ def junit_failure_reason(problem: ET.Element) -> str:
     return describe_failure(match.group(1), evalue, _NATIVE_FRAME.findall(text))
 
 
-def junit_load_failure_reason(problem: ET.Element) -> str:
+def load_failure_reason(text: str) -> str:
     """pytest's collection error: its last "E   SomeError: ..." line says what broke."""
-    lines = clean_text(problem.text or "").splitlines()
+    lines = clean_text(text).splitlines()
     errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-    found = errors[-1] if errors else clean_text(problem.get("message", ""))
-    return shorten(f"the test file could not be loaded: {found}")
+    found = errors[-1] if errors else next((line for line in reversed(lines) if line.strip()), "")
+    return shorten(f"the test file could not be loaded: {found.strip()}")
 
 
 def _last_line_if_traceback(message: str) -> str:

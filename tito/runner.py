@@ -1,53 +1,44 @@
-"""``tito module test``: run a module's notebook, export it, run its pytest files.
+"""``tito module test``: grade a module's notebook, export it, run its pytest files.
 
-The notebook runs top to bottom in one Jupyter kernel, past errors, so every graded test
-cell gets a verdict. The kernel and pytest both see ``PYTHONPATH=<repo root>``: the
-``tinytorch/`` of *this* repository (a student's copy included) is the one imported.
+The notebook part is the autograder's engine (``tito.grader``): the course's own notebook
+(the module script in a source repository, the release kept in ``.tito/releases/`` in a
+student copy) with the student's solution cells, run against the student's exported
+earlier modules, under the same limits as grading. Locked tests and points therefore come
+from the course, not from the student's file. The pytest part runs only the course's test
+files (checked against the manifest a student copy carries), ignores ``conftest.py``
+files, stops a test that hangs, and counts an empty or cut-short run as a failure.
+
+This path is the student's own check, on the student's machine: it is not fooled by
+accident or by simple edits, but its verdict is advisory; the recorded grade comes from
+autograding (``tito.grading``).
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import os
-import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from jupyter_client.kernelspec import NoSuchKernel
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
 
-from tito.course import ModuleInfo
+from tito import pytest_driver
+from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, file_digest
 from tito.errors import TitoError
 from tito.export import export_notebook
-from tito.limits import current_limits
+from tito.grader import Grade, Isolation, Verdict, grade_notebook
+from tito.grading import staging_package
+from tito.limits import Limits, current_limits
 from tito.notebooks import read_notebook
-from tito.reasons import junit_failure_reason, junit_load_failure_reason, notebook_error_reason, shorten
+from tito.reasons import load_failure_reason, pytest_failure_reason
 
-KERNEL_NAME = "python3"
-
-# pytest, with a hypothesis profile that reports the first failing example as it is. On an
-# unfinished module every property test fails, and shrinking each failure costs tens of
-# seconds while telling a student nothing more (the reason names the stub either way).
-_PYTEST_WITH_FAST_HYPOTHESIS = """
-import sys
-import pytest
-from hypothesis import Phase, settings
-settings.register_profile(
-    "tito", phases=(Phase.explicit, Phase.reuse, Phase.generate), report_multiple_bugs=False
-)
-sys.exit(pytest.main(sys.argv[1:]))
-"""
-# The first line of a cell that defines something: "def as_array(" or "class Tensor:".
-_DEFINITION = re.compile(r"^(?:@.*\n)*(?:def|class)\s+(\w+)", re.MULTILINE)
+_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -69,19 +60,26 @@ class Report:
     """Everything ``tito module test`` found out about one module."""
 
     module: ModuleInfo
-    graded: list[CheckResult]  # graded test cells of the notebook, in order
-    cell_errors: list[CheckResult]  # other notebook cells that raised an error
+    grade: Grade  # the notebook, graded as the autograder grades it
     pytest: dict[Path, list[CheckResult]]  # per test file, its tests by name
     exported: list[Path]
     seconds: float
 
     @property
+    def graded(self) -> list[CheckResult]:
+        return [CheckResult(c.name, c.passed, c.reason, c.points) for c in self.grade.cells]
+
+    @property
+    def cell_errors(self) -> list[CheckResult]:
+        return [CheckResult(c.name, False, c.reason) for c in self.grade.errors]
+
+    @property
     def points(self) -> float:
-        return sum(result.earned for result in self.graded)
+        return self.grade.earned
 
     @property
     def possible(self) -> float:
-        return sum(result.points for result in self.graded)
+        return self.grade.possible
 
     @property
     def pytest_results(self) -> list[CheckResult]:
@@ -90,34 +88,7 @@ class Report:
     @property
     def passed(self) -> bool:
         checks = [*self.graded, *self.cell_errors, *self.pytest_results]
-        return all(result.passed for result in checks)
-
-
-def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
-    """A notebook cell named by its task, as a student finds it (Jupyter numbers no cells).
-
-    A graded or solution cell by its ``grade_id``; a cell that defines a function or class
-    by that name; any other cell by the graded cell before it and its first line.
-    """
-    cell = nb.cells[index]
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-    if grade_id:
-        return grade_id
-    defined = _DEFINITION.search(cell.source)
-    if defined:
-        return f"the cell defining {defined.group(1)}"
-    first_line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
-    first_line = first_line if len(first_line) <= 60 else first_line[:59] + "…"
-    before = next(
-        (
-            earlier.metadata.get("nbgrader", {}).get("grade_id")
-            for earlier in reversed(nb.cells[:index])
-            if earlier.metadata.get("nbgrader", {}).get("grade_id")
-        ),
-        None,
-    )
-    place = f"the cell after {before}" if before else "a cell at the top"
-    return f"{place}: {first_line}"
+        return self.grade.verdict is Verdict.GRADED and all(result.passed for result in checks)
 
 
 def repo_environment(root: Path) -> dict[str, str]:
@@ -128,159 +99,137 @@ def repo_environment(root: Path) -> dict[str, str]:
     return env
 
 
-def _start_kernel(client: NotebookClient, stack: ExitStack, info: ModuleInfo) -> None:
-    try:
-        # The kernel's own log (e.g. ipykernel's TCP warning) is noise to a student; cell
-        # output, including stderr, still arrives through Jupyter messages.
-        stack.enter_context(
-            client.setup_kernel(
-                env=repo_environment(info.root), cwd=str(info.folder), stderr=subprocess.DEVNULL
-            )
-        )
-    except NoSuchKernel:
-        raise TitoError(
-            f"The Jupyter kernel '{KERNEL_NAME}' is not installed. Run `tito system doctor`."
-        ) from None
-    except RuntimeError as error:  # nbclient: "Kernel didn't respond in 60 seconds"
-        raise TitoError(f"The Jupyter kernel did not start ({error}). Run `tito system doctor`.") from None
+# --------------------------------------------------------------------------- the notebook
 
 
-def execute_notebook(
-    nb: nbformat.NotebookNode, info: ModuleInfo, on_cell: Callable[[int, int], None]
-) -> tuple[list[CheckResult], list[CheckResult]]:
-    """Run ``nb`` in place, top to bottom, in one kernel, continuing past errors.
+def grade_working_notebook(info: ModuleInfo, limits: Limits) -> tuple[Grade, nbformat.NotebookNode]:
+    """The working notebook graded on the course's template; also the notebook itself (to export)."""
+    submission = read_notebook(info.working_file)
+    template = read_notebook(info.template)
+    with tempfile.TemporaryDirectory(prefix="tito-staging-") as scratch:
+        staging = staging_package(info.root, info, Path(scratch))
+        isolation = Isolation(hidden=(info.root.resolve(),), visible=(Path(sys.prefix).resolve(),))
+        grade = grade_notebook(template, submission, staging / PACKAGE_NAME, limits, isolation)
+    return grade, submission
 
-    Returns (graded test cells, other cells that raised). ``on_cell(i, n)`` is called
-    before cell ``i`` of ``n`` runs.
+
+# --------------------------------------------------------------------------- pytest
+
+
+def course_test_files(info: ModuleInfo) -> tuple[list[Path], list[CheckResult]]:
+    """The module's test files to run, and a failure for each one that differs from the manifest.
+
+    A student copy carries a manifest of the course's test files and their digests; only
+    files listed there run, and a changed one fails with a reason. A source repository
+    (no manifest) runs its ``tests/modules/test_NN_*.py`` files as they are.
     """
-    limits = current_limits()
-    client = NotebookClient(
-        nb,
-        kernel_name=KERNEL_NAME,
-        timeout=limits.cell_seconds,
-        interrupt_on_timeout=True,
-        allow_errors=True,
-    )
-    died_at: int | None = None
-    with ExitStack() as stack:
-        _start_kernel(client, stack, info)
-        for index, cell in enumerate(nb.cells):
-            on_cell(index, len(nb.cells))
-            if cell.cell_type != "code":
-                continue
-            try:
-                client.execute_cell(cell, index)
-            except DeadKernelError:
-                died_at = index
-                break
-    return _collect_results(nb, died_at)
-
-
-def _collect_results(
-    nb: nbformat.NotebookNode, died_at: int | None
-) -> tuple[list[CheckResult], list[CheckResult]]:
-    graded: list[CheckResult] = []
-    errors: list[CheckResult] = []
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
+    manifest_path = info.root / MANIFEST_FILE
+    if not manifest_path.exists():
+        return info.test_files, []
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise TitoError(f"{manifest_path} is damaged; copy it again from the course release.") from None
+    prefix = f"tests/modules/test_{info.number:02d}_"
+    files, changed = [], []
+    for relative, digest in sorted(manifest.items()):
+        if not relative.startswith(prefix):
             continue
-        meta = cell.metadata.get("nbgrader", {})
-        if died_at is not None and index >= died_at:
-            reason = f"not run: the kernel died in {cell_name(nb, died_at)} (out of memory, or the process was ended)"
-            passed = False
+        path = info.root / relative
+        if not path.exists() or file_digest(path) != digest:
+            reason = f"{relative} is missing or changed since the course was released; restore it"
+            changed.append(CheckResult("(the test file)", False, reason))
         else:
-            error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
-            reason = notebook_error_reason(error) if error else ""
-            passed = error is None
-        name = cell_name(nb, index)
-        if meta.get("grade"):
-            graded.append(CheckResult(name, passed, reason, float(meta.get("points", 0))))
-        elif not passed and (died_at is None or index == died_at):
-            errors.append(CheckResult(name, passed, reason))
-    return graded, errors
+            files.append(path)
+    return files, changed
 
 
-def run_pytest(info: ModuleInfo) -> dict[Path, list[CheckResult]]:
-    """Run the module's pytest files in a subprocess; results per file, per test."""
-    if not info.test_files:
-        return {}
-    seconds = current_limits().pytest_seconds
+def run_pytest(info: ModuleInfo, limits: Limits) -> dict[Path, list[CheckResult]]:
+    """Run the module's course test files in a subprocess; results per file, per test."""
+    files, changed = course_test_files(info)
+    results: dict[Path, list[CheckResult]] = {path: [] for path in files}
+    if changed:
+        results[info.root / "tests" / "modules"] = changed
+    if not files:
+        return results
     with tempfile.TemporaryDirectory(prefix="tito-pytest-") as scratch:
-        junit = Path(scratch) / "junit.xml"
+        stream = Path(scratch) / "results.jsonl"
+        ini = Path(scratch) / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")  # the course's settings, not the folder's
         command = [
-            sys.executable, "-c", _PYTEST_WITH_FAST_HYPOTHESIS, *map(str, info.test_files),
-            "--hypothesis-profile=tito",
-            "-q", "--tb=native", "-p", "no:cacheprovider", f"--junitxml={junit}",
-            "--continue-on-collection-errors",  # one broken test file must not hide the others
+            sys.executable, pytest_driver.__file__, str(stream), str(limits.cell_seconds),
+            *map(str, files), "-c", str(ini), f"--rootdir={info.root}", "--noconftest",
+            "-q", "--tb=native", "-p", "no:cacheprovider", "--continue-on-collection-errors",
         ]  # fmt: skip
-        try:
-            completed = subprocess.run(
-                command,
-                cwd=info.root,
-                env=repo_environment(info.root),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=seconds,
-            )
-        except subprocess.TimeoutExpired:
-            reason = f"pytest stopped after {seconds} s: does a loop never end?"
-            return {info.test_files[0]: [CheckResult("pytest", False, reason)]}
-        if not junit.exists():
-            last = (completed.stdout + completed.stderr).strip().splitlines() or ["no output"]
-            failure = CheckResult("pytest", False, shorten(f"pytest did not run: {last[-1]}"))
-            return {info.test_files[0]: [failure]}
-        return _read_junit(junit, info)
-
-
-def _read_junit(junit: Path, info: ModuleInfo) -> dict[Path, list[CheckResult]]:
-    results: dict[Path, list[CheckResult]] = {path: [] for path in info.test_files}
-    dotted = {path: ".".join(path.relative_to(info.root).with_suffix("").parts) for path in info.test_files}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        classname = case.get("classname", "")
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        if not classname:  # a file that failed to load: one case named by its module
-            path = next((p for p, name in dotted.items() if name == case.get("name")), info.test_files[0])
-            reason = junit_load_failure_reason(problem) if problem is not None else ""
-            results[path].append(CheckResult("(loading the test file)", problem is None, reason))
-            continue
-        path = next(
-            (p for p, name in dotted.items() if classname == name or classname.startswith(name + ".")),
-            info.test_files[0],
+        returncode, stopped = _run_with_cap(command, info.root, limits.pytest_seconds)
+        records = [json.loads(line) for line in stream.read_text(encoding="utf-8").splitlines()] if stream.exists() else []
+    for record in records:
+        path = _file_of(record["nodeid"], files, info.root)
+        results[path].append(_check_of(record))
+    ran = sum(len(checks) for checks in results.values()) - len(changed)
+    if stopped:
+        results[files[0]].append(
+            CheckResult("pytest", False, f"pytest was stopped after {limits.pytest_seconds} s; later tests did not run")
         )
-        # Tests in a class: "TestShapes.test_reshape"; module-level tests: "test_reshape".
-        owner = classname[len(dotted[path]) + 1 :] if classname.startswith(dotted[path] + ".") else ""
-        name = ".".join(filter(None, [owner, case.get("name", "?")]))
-        reason = junit_failure_reason(problem) if problem is not None else ""
-        results[path].append(CheckResult(name, problem is None, reason))
+    elif ran == 0:
+        results[files[0]].append(CheckResult("pytest", False, f"pytest ran no test (exit code {returncode})"))
+    elif returncode not in (0, 1):
+        results[files[0]].append(CheckResult("pytest", False, f"pytest ended early (exit code {returncode})"))
     return results
+
+
+def _run_with_cap(command: list[str], cwd: Path, seconds: int) -> tuple[int, bool]:
+    """Run ``command``; kill its whole process group after ``seconds``. (exit code, stopped?)"""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=repo_environment(cwd),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + seconds
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return process.returncode, True
+        time.sleep(_POLL_SECONDS)
+    return process.returncode, False
+
+
+def _file_of(nodeid: str, files: list[Path], root: Path) -> Path:
+    relative = nodeid.split("::", 1)[0]
+    return next((path for path in files if path.relative_to(root).as_posix() == relative), files[0])
+
+
+def _check_of(record: dict[str, str]) -> CheckResult:
+    """A pytest record of the driver as a row: the test's name within its file, and why it failed."""
+    if record["outcome"] == "load-error":
+        return CheckResult("(loading the test file)", False, load_failure_reason(record["text"]))
+    name = record["nodeid"].split("::", 1)[-1].replace("::", ".")
+    if record["outcome"] == "failed":
+        return CheckResult(name, False, pytest_failure_reason(record["message"], record["text"]))
+    return CheckResult(name, True)
+
+
+# --------------------------------------------------------------------------- the whole test
 
 
 def run_module_test(info: ModuleInfo, on_step: Callable[[str], None]) -> Report:
     """Test one module as a student does; ``on_step`` receives a short progress text.
 
     The caller has checked that ``info`` is present and its prerequisites are exported
-    (``tito.cli`` does, once). Runs ``info.working_file``, exports it into ``tinytorch/``,
-    then runs the module's pytest files.
+    (``tito.cli`` does, once).
     """
     started = time.perf_counter()
-    source = info.working_file
-    notebook = read_notebook(source)
-    executed = copy.deepcopy(notebook)
-    graded, cell_errors = execute_notebook(
-        executed, info, lambda i, n: on_step(f"Running notebook cell {i + 1}/{n}")
-    )
+    limits = current_limits()
+    on_step("Running the notebook")
+    grade, notebook = grade_working_notebook(info, limits)
     on_step("Exporting to tinytorch/")
-    exported = export_notebook(notebook, info, source=source)
+    exported = export_notebook(notebook, info, source=info.working_file)
     on_step("Running pytest")
-    pytest_results = run_pytest(info)
-    return Report(
-        module=info,
-        graded=graded,
-        cell_errors=cell_errors,
-        pytest=pytest_results,
-        exported=exported,
-        seconds=time.perf_counter() - started,
-    )
+    pytest_results = run_pytest(info, limits)
+    return Report(info, grade, pytest_results, exported, time.perf_counter() - started)
+

@@ -9,12 +9,13 @@ clean before the copy appears at its destination.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import nbformat
 
-from tito.course import PACKAGE_NAME, ModuleInfo, present_modules
+from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, file_digest, present_modules
 from tito.export import export_notebook
 from tito.leaks import SecretRegion, find_leaks, secret_regions
 from tito.errors import TitoError
@@ -61,6 +62,14 @@ def _copy_package_inits(root: Path, dest: Path) -> None:
         target = dest / PACKAGE_NAME / init.relative_to(package)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(init, target)
+
+
+def _write_manifest(copy: Path) -> None:
+    """Record the digest of every course test file, so ``tito module test`` runs only those."""
+    tests = sorted((copy / "tests" / "modules").rglob("*.py"))
+    manifest = {path.relative_to(copy).as_posix(): file_digest(path) for path in tests}
+    (copy / MANIFEST_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (copy / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def copy_leaks(copy: Path, regions: list[SecretRegion]) -> list[str]:
@@ -121,8 +130,11 @@ def make_student_copy(root: Path, dest: Path, build_dir: Path) -> Path:
         for info in modules:
             student_info = ModuleInfo(info.number, info.slug, info.title, staging)
             student_info.folder.mkdir(parents=True, exist_ok=True)
+            student_info.release_copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(releases[info], student_info.notebook)
+            shutil.copyfile(releases[info], student_info.release_copy)
             export_notebook(nbformat.read(student_info.notebook, as_version=4), student_info)
+        _write_manifest(staging)
         regions = [region for path in sources for region in secret_regions(nbformat.read(path, as_version=4))]
         leaks = copy_leaks(staging, regions)
         if leaks:

@@ -1,46 +1,15 @@
-"""The one-line reasons `tito module test` gives, from real IPython and pytest tracebacks."""
+"""The one-line reasons `tito module test` and grading give, from real pytest tracebacks."""
 
 from __future__ import annotations
-
-import xml.etree.ElementTree as ET
-
-import nbformat
 
 from tito.reasons import (
     clean_text,
     describe_failure,
-    junit_failure_reason,
-    notebook_error_reason,
+    load_failure_reason,
+    pytest_failure_reason,
     stub_functions,
 )
 
-# An IPython 9 error output (ANSI colours included) of a test cell calling a stub.
-IPYTHON_STUB = nbformat.from_dict(
-    {
-        "output_type": "error",
-        "ename": "NotImplementedError",
-        "evalue": "",
-        "traceback": [
-            "\x1b[31mNotImplementedError\x1b[39m                       Traceback (most recent call last)",
-            "\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[2]\x1b[39m\x1b[32m, line 3\x1b[39m\n\x1b[32m----> \x1b[39m\x1b[32m3\x1b[39m test_it()\n",
-            "\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[2]\x1b[39m\x1b[32m, line 2\x1b[39m, in \x1b[36mtest_it\x1b[39m\x1b[34m()\x1b[39m\n",
-            "\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[1]\x1b[39m\x1b[32m, line 3\x1b[39m, in \x1b[36mas_array\x1b[39m\x1b[34m(data, dtype)\x1b[39m\n"
-            "\x1b[32m----> \x1b[39m\x1b[32m3\x1b[39m     \x1b[38;5;28;01mraise\x1b[39;00m NotImplementedError()\n",
-            "\x1b[31mNotImplementedError\x1b[39m: ",
-        ],
-    }
-)
-IPYTHON_BARE_ASSERT = nbformat.from_dict(
-    {
-        "output_type": "error",
-        "ename": "AssertionError",
-        "evalue": "",
-        "traceback": [
-            "\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[3]\x1b[39m\x1b[32m, line 1\x1b[39m\n\x1b[32m----> \x1b[39m\x1b[32m1\x1b[39m \x1b[38;5;28;01massert\x1b[39;00m \x1b[32m1\x1b[39m == \x1b[32m2\x1b[39m\n",
-            "\x1b[31mAssertionError\x1b[39m: ",
-        ],
-    }
-)
 # pytest --tb=native: a stub reached through a hypothesis exception group.
 GROUP_TEXT = """  | ExceptionGroup: Hypothesis found 2 distinct failures. (2 sub-exceptions)
   +-+---------------- 1 ----------------
@@ -53,12 +22,13 @@ GROUP_TEXT = """  | ExceptionGroup: Hypothesis found 2 distinct failures. (2 sub
 """
 
 
-def test_a_stub_in_a_notebook_names_the_function_to_write() -> None:
-    assert notebook_error_reason(IPYTHON_STUB) == "as_array is not written yet (NotImplementedError)"
-
-
-def test_a_bare_assert_in_a_notebook_shows_the_failing_line() -> None:
-    assert notebook_error_reason(IPYTHON_BARE_ASSERT) == "assertion failed: assert 1 == 2"
+def test_a_stub_names_the_function_to_write_and_a_bare_assert_shows_its_line() -> None:
+    assert describe_failure("NotImplementedError", "", ["<cell test-x>", "as_array"]) == (
+        "as_array is not written yet (NotImplementedError)"
+    )
+    assert describe_failure("AssertionError", "", ["<cell test-x>"], "assert 1 == 2") == (
+        "assertion failed: assert 1 == 2"
+    )
 
 
 def test_errors_put_the_message_first_and_name_the_function_that_raised() -> None:
@@ -92,11 +62,9 @@ def test_stub_functions_reads_exception_groups_and_nested_tracebacks() -> None:
     )
 
 
-def test_junit_failure_reasons() -> None:
+def test_pytest_failure_reasons() -> None:
     def reason(message: str, text: str = "") -> str:
-        element = ET.Element("failure", message=message)
-        element.text = text
-        return junit_failure_reason(element)
+        return pytest_failure_reason(message, text)
 
     assert reason("ExceptionGroup: Hypothesis found 2 distinct failures.", GROUP_TEXT) == (
         "broadcast_shape is not written yet (NotImplementedError)"
@@ -108,4 +76,11 @@ def test_junit_failure_reasons() -> None:
     assert (
         reason("AssertionError: Traceback (most recent call last):\n  File x\nKeyError: 'a'")
         == "KeyError: 'a'"
+    )
+
+
+def test_a_test_file_that_cannot_load_says_why() -> None:
+    text = "ImportError while importing test module\nE   ModuleNotFoundError: No module named 'tinytorch.nn'\n"
+    assert load_failure_reason(text) == (
+        "the test file could not be loaded: ModuleNotFoundError: No module named 'tinytorch.nn'"
     )

@@ -65,7 +65,8 @@ def grade_module(
         built = next(m for m in first_build.modules if m.info == info)
         staging = staging_package(REPO_ROOT, info, tmp_path_factory.mktemp(f"staging-{info.folder_name}"))
         submissions = {"reference": built.nbgrader_source, "blank": built.release}
-        return autograde(first_build.build_dir / "course", info, submissions, staging)
+        results = autograde(first_build.build_dir / "course", info, submissions, staging)
+        return {student: result.score for student, result in results.items()}
 
     return grade
 

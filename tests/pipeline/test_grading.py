@@ -103,7 +103,7 @@ def test_grading_check_catches_vacuous_and_wrong_tests(fake_repo: FakeRepo, tmp_
         {"reference": built.nbgrader_source, "blank": built.release},
         staging,
     )
-    reference, blank = scores["reference"], scores["blank"]
+    reference, blank = scores["reference"].score, scores["blank"].score
     assert reference.per_cell == {
         "test-add": (2.0, 2.0),
         "test-vacuous": (1.0, 1.0),
