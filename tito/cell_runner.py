@@ -20,6 +20,7 @@ ignores that is killed by tito from outside.
 
 from __future__ import annotations
 
+import __future__
 import builtins
 import contextlib
 import io
@@ -41,6 +42,13 @@ GUARDED_FUNCTIONS = {
     ),
     "math": ("isclose", "isfinite", "isnan"),
 }  # fmt: skip
+
+
+# Compiler flags of every __future__ feature: a cell's ``from __future__ import ...`` holds for
+# the cells after it, as in IPython (and not because this file has such an import).
+_FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
 
 
 class CellTimeout(BaseException):
@@ -105,12 +113,16 @@ def _error_record(error: BaseException, seconds: int) -> dict[str, Any]:
     }
 
 
-def run_cell(source: str, name: str, namespace: dict[str, Any], seconds: int) -> dict[str, Any]:
-    """Run one cell's ``source`` in ``namespace``; its output and error (None when it passed)."""
+def run_cell(source: str, name: str, namespace: dict[str, Any], seconds: int, flags: list[int]) -> dict[str, Any]:
+    """Run one cell's ``source`` in ``namespace``; its output and error (None when it passed).
+
+    ``flags`` holds the __future__ flags in force; a cell's own future imports are added.
+    """
     output = io.StringIO()
     error: dict[str, Any] | None = None
     try:
-        code = compile(source, f"<cell {name}>", "exec")
+        code = compile(source, f"<cell {name}>", "exec", flags=flags[0], dont_inherit=True)
+        flags[0] |= code.co_flags & _FUTURE_FLAGS
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
             signal.setitimer(signal.ITIMER_REAL, seconds)
             try:
@@ -132,9 +144,10 @@ def main() -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     guard = Guard()
+    flags = [0]
     with open(job["results"], "a", encoding="utf-8") as results:
         for index, cell in enumerate(job["cells"]):
-            record = run_cell(cell["source"], cell["name"], namespace, seconds)
+            record = run_cell(cell["source"], cell["name"], namespace, seconds, flags)
             changes = guard.changes()
             guard.learn()
             record.update(nonce=nonce, index=index, tampered=changes)

@@ -30,7 +30,7 @@ from tito import cell_runner
 from tito.course import PACKAGE_NAME
 from tito.limits import Limits
 from tito.reasons import clean_text, describe_failure, shorten
-from tito.sandbox import GRACE_SECONDS, Outcome, run_sandboxed
+from tito.sandbox import Outcome, run_sandboxed
 from tito.submission import assemble, cell_name, scan_solution
 
 RESULTS_FILE = "results.jsonl"
@@ -116,9 +116,10 @@ class _Watch:
         done = self.results.read_bytes().count(b"\n") if self.results.exists() else 0
         if done != self.done:
             self.done, self.since = done, elapsed
-        if elapsed > self.limits.notebook_seconds + GRACE_SECONDS:
+        # The child's own timer gets the first chance to stop a cell; a kill follows after the grace.
+        if elapsed > self.limits.notebook_seconds + self.limits.grace_seconds:
             return f"the notebook ran longer than {self.limits.notebook_seconds} s in total"
-        if elapsed - self.since > self.limits.cell_seconds + GRACE_SECONDS:
+        if elapsed - self.since > self.limits.cell_seconds + self.limits.grace_seconds:
             label = self.labels[min(done, len(self.labels) - 1)]
             return f"{label} was still running after {self.limits.cell_seconds} s and was stopped"
         return ""
@@ -268,8 +269,10 @@ def _not_run_reason(labels: list[str], done: int, outcome: Outcome) -> str:
     where = labels[min(done, len(labels) - 1)]
     if outcome.killed_for:
         return f"timeout: {outcome.killed_for}; later cells did not run"
-    if outcome.returncode < 0:
-        return f"crash: the process was killed in {where} (signal {-outcome.returncode}; out of memory?)"
+    # A signal ends a process with a negative code; bubblewrap passes it on as 128 + the signal.
+    signal = -outcome.returncode if outcome.returncode < 0 else outcome.returncode - 128
+    if outcome.returncode < 0 or outcome.returncode > 128:
+        return f"crash: the process was killed in {where} (signal {signal}; out of memory?)"
     return f"crash: the process ended in {where} (exit code {outcome.returncode}); later cells did not run"
 
 

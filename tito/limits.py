@@ -24,6 +24,7 @@ class Limits:
     notebook_seconds: int = 600  # all cells of one notebook together
     pytest_seconds: int = 600  # one module's whole pytest run
     memory_bytes: int = 4 * 1024**3  # address space of a graded notebook's process
+    grace_seconds: int = 3  # past a time limit, how long the child may take to stop before a kill
 
 
 def current_limits() -> Limits:

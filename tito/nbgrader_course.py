@@ -104,6 +104,7 @@ def nbgrader_api(course_dir: Path, database: Path | None = None) -> NbGraderAPI:
     config.CourseDirectory.root = str(course_dir)
     config.CourseDirectory.db_url = f"sqlite:///{database}"
     # The exchange is for JupyterHub deployments; keep it inside the course folder.
+    (course_dir / "exchange").mkdir(exist_ok=True)
     config.Exchange.root = str(course_dir / "exchange")
     config.NbGraderAPI.log_level = "WARN"
     coursedir = CourseDirectory(config=config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import jupytext
@@ -55,22 +56,21 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     """
     if path.suffix != ".ipynb":
         return script_to_notebook(path)
+    recover = "Restore it from .ipynb_checkpoints/ or your version control."
     try:
-        nb = nbformat.read(path, as_version=4)
-    except NotJSONError:
-        raise TitoError(
-            f"{path} is not a readable notebook (its JSON is broken). Restore it from "
-            ".ipynb_checkpoints/ or your version control."
-        ) from None
-    cells = nb.get("cells")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise TitoError(f"{path} is not a readable notebook (its JSON is broken). {recover}") from None
+    cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list) or not all(
-        isinstance(cell, dict) and isinstance(cell.get("source"), str) for cell in cells
+        isinstance(cell, dict) and isinstance(cell.get("source"), (str, list)) for cell in cells
     ):
-        raise TitoError(
-            f"{path} is not a valid notebook (its list of cells is damaged). Restore it from "
-            ".ipynb_checkpoints/ or your version control."
-        )
-    return nb
+        raise TitoError(f"{path} is not a valid notebook (its list of cells is damaged). {recover}")
+    try:
+        return nbformat.reads(json.dumps(data), as_version=4)
+    except (nbformat.ValidationError, NotJSONError) as error:
+        message = str(error).splitlines()[0]
+        raise TitoError(f"{path} is not a valid notebook ({message}). {recover}") from None
 
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:

@@ -32,8 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# Seconds tito waits past a limit (the child's own timer gets the first chance) before killing.
-GRACE_SECONDS = 3
 UNPRIVILEGED_USER = "nobody"
 _POLL_SECONDS = 0.05
 # What the child inherits from tito's environment; everything else is left out.
@@ -132,7 +130,10 @@ def run_sandboxed(
             killed_for = reason
             _kill_group(process)
             break
-        time.sleep(_POLL_SECONDS)
+        try:
+            process.wait(timeout=_POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
     returncode = process.wait()
     return Outcome(returncode, killed_for, time.monotonic() - started)
 

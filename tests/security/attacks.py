@@ -1,0 +1,373 @@
+"""The grading attack battery: hostile and ordinary submissions of a module, and the grade each deserves.
+
+Each ``Attack`` builds a submitted notebook (as file bytes) from the module's course
+notebooks and says what grading must give it: points, verdict and words the reason must
+hold. Most attacks start from the blank release, so the right score is 0 whatever the
+attack does; the others start from the reference solution and keep exactly the points of
+what ran before the attack struck.
+
+Run as a script to write every submission of every module to a folder, for an
+instructor to inspect or to grade by hand::
+
+    python tests/security/attacks.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from tito.course import ModuleInfo, present_modules
+from tito.grader import Verdict
+from tito.submission import is_solution
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Limits while grading the battery. FAST: every cell of the reference runs well within it.
+# HANG: short, so that the attacks that hang on purpose cost seconds.
+FAST_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "20", "TITO_LIMIT_GRACE_SECONDS": "1"}
+HANG_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "2", "TITO_LIMIT_GRACE_SECONDS": "1"}
+# The modules in the battery: a new module joins with one line here.
+ATTACK_MODULES = (
+    "01_tensor",
+    "02_autograd",
+)
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
+
+
+# The Jupyter oracle fixture: (template, submission, module) -> points earned.
+JupyterPoints = Callable[[nbformat.NotebookNode, nbformat.NotebookNode, ModuleInfo], float]
+
+
+@dataclass(frozen=True)
+class Course:
+    """What an attack is built from: a module's course notebooks and the grader's sensitive paths."""
+
+    info: ModuleInfo
+    source: nbformat.NotebookNode  # the nbgrader source: solutions and hidden tests
+    release: nbformat.NotebookNode  # the blank student release
+    gradebook: Path  # the gradebook an attack tries to write
+    source_path: Path  # the nbgrader source an attack tries to read
+
+    def graded_points(self) -> list[tuple[str, float]]:
+        """(grade_id, points) of every graded cell, in notebook order."""
+        return [
+            (cell.metadata.nbgrader["grade_id"], float(cell.metadata.nbgrader["points"]))
+            for cell in self.source.cells
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+        ]
+
+    @property
+    def possible(self) -> float:
+        return sum(points for _, points in self.graded_points())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The grade a submission deserves. ``earned`` None: computed by the test (partial credit)."""
+
+    earned: float | None
+    verdict: Verdict
+    reason: str = ""  # words the grade's reason must contain
+    finding: str = ""  # words one of the static scan's findings must contain
+    note: str = ""  # words one of the assembly notes must contain
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    build: Callable[[Course], bytes]
+    expected: Callable[[Course], Expected]
+    slow: bool = field(default=False)  # hits a time limit on purpose
+
+
+# --------------------------------------------------------------------------- notebook edits
+
+
+def _copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    return nbformat.from_dict(json.loads(json.dumps(nb)))
+
+
+def _bytes(nb: nbformat.NotebookNode) -> bytes:
+    return nbformat.writes(nb).encode("utf-8")
+
+
+def reference(course: Course) -> nbformat.NotebookNode:
+    """The release with every solution cell holding the reference solution, as a student types it."""
+    solutions = {cell.id: _MARKER.sub("", cell.source) for cell in course.source.cells if is_solution(cell)}
+    nb = _copy(course.release)
+    for cell in nb.cells:
+        if is_solution(cell):
+            cell.source = solutions[cell.id]
+    return nb
+
+
+def _solution_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in nb.cells if is_solution(cell)]
+
+
+def blank_with(code: str) -> Callable[[Course], bytes]:
+    """The blank release with ``code`` at the top of its first solution cell; the words
+    GRADEBOOK_PATH and SOURCE_PATH in ``code`` become the grader's real paths."""
+
+    def build(course: Course) -> bytes:
+        nb = _copy(course.release)
+        first = _solution_cells(nb)[0]
+        filled = code.replace("GRADEBOOK_PATH", repr(str(course.gradebook)))
+        filled = filled.replace("SOURCE_PATH", repr(str(course.source_path)))
+        first.source = filled + "\n" + first.source
+        return _bytes(nb)
+
+    return build
+
+
+def blank_with_added_cell(code: str) -> Callable[[Course], bytes]:
+    """The blank release with a new code cell holding ``code`` at the top."""
+
+    def build(course: Course) -> bytes:
+        nb = _copy(course.release)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(code, id="added-by-student"))
+        return _bytes(nb)
+
+    return build
+
+
+def _blank_edited(edit: Callable[[nbformat.NotebookNode], None]) -> Callable[[Course], bytes]:
+    def build(course: Course) -> bytes:
+        nb = _copy(course.release)
+        edit(nb)
+        return _bytes(nb)
+
+    return build
+
+
+def _tests_replaced_by_pass(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            cell.source = "pass"
+
+
+def _tests_deleted(nb: nbformat.NotebookNode) -> None:
+    nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def _thousand_points_cell(nb: nbformat.NotebookNode) -> None:
+    meta = {"grade": True, "grade_id": "test-free-points", "locked": True, "points": 1000,
+            "solution": False, "schema_version": 3}  # fmt: skip
+    nb.cells.append(nbformat.v4.new_code_cell("assert True", id="test-free-points", metadata={"nbgrader": meta}))
+
+
+def _points_raised(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            meta["points"] = 1000
+
+
+def _metadata_stripped(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        cell.metadata = {}
+
+
+def reference_ending_in(code: str) -> Callable[[Course], bytes]:
+    """The reference solution with ``code`` run at the end of the last solution cell."""
+
+    def build(course: Course) -> bytes:
+        nb = reference(course)
+        last = _solution_cells(nb)[-1]
+        last.source = last.source + "\n" + code
+        return _bytes(nb)
+
+    return build
+
+
+def points_before_last_solution(course: Course) -> float:
+    """Points of the graded cells that come before the last solution cell (they ran before it)."""
+    earned = 0.0
+    for cell in course.source.cells:
+        if is_solution(cell) and cell is _solution_cells(course.source)[-1]:
+            break
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            earned += float(meta["points"])
+    return earned
+
+
+def partial(course: Course) -> bytes:
+    """The reference solution of the first solution cell only; the rest left blank."""
+    nb = _copy(course.release)
+    first_reference = _solution_cells(reference(course))[0]
+    _solution_cells(nb)[0].source = first_reference.source
+    return _bytes(nb)
+
+
+# --------------------------------------------------------------------------- the battery
+
+
+def _zero(verdict: Verdict = Verdict.GRADED, reason: str = "", finding: str = "", note: str = "") -> Callable[[Course], Expected]:
+    return lambda course: Expected(0.0, verdict, reason, finding, note)
+
+
+ATTACKS: tuple[Attack, ...] = (
+    # Ordinary submissions.
+    Attack("blank", lambda c: _bytes(c.release), _zero()),
+    Attack("reference", lambda c: _bytes(reference(c)), lambda c: Expected(c.possible, Verdict.GRADED, "graded")),
+    Attack("partial", partial, lambda c: Expected(None, Verdict.GRADED, "graded")),
+    # Tampering with the interpreter that runs the tests.
+    Attack(
+        "ipython-ast-transformer",
+        blank_with(
+            "import ast\nclass Neuter(ast.NodeTransformer):\n    def visit_Assert(self, node):\n        return ast.Pass()\n"
+            "get_ipython().ast_transformers.append(Neuter())"
+        ),
+        _zero(finding="IPython"),
+    ),
+    Attack(
+        "ipython-ast-transformer-in-added-cell",
+        blank_with_added_cell(
+            "import ast\nclass Neuter(ast.NodeTransformer):\n    def visit_Assert(self, node):\n        return ast.Pass()\n"
+            "get_ipython().ast_transformers.append(Neuter())"
+        ),
+        _zero(note="added to the notebook were not run"),
+    ),
+    Attack(
+        "ipython-input-transformer",
+        blank_with("get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"),
+        _zero(finding="IPython"),
+    ),
+    Attack(
+        "ipython-custom-exc",
+        blank_with("get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)"),
+        _zero(finding="swallows errors"),
+    ),
+    Attack(
+        "numpy-allclose-patched",
+        blank_with("import numpy as np\nnp.allclose = lambda *args, **kwargs: True"),
+        _zero(Verdict.TAMPERED, "numpy.allclose replaced", finding="replaces np.allclose"),
+    ),
+    Attack(
+        "assertion-error-patched",
+        blank_with("import builtins\nbuiltins.AssertionError = type('Nothing', (Exception,), {})"),
+        _zero(Verdict.TAMPERED, "builtins.AssertionError replaced", finding="builtins"),
+    ),
+    Attack(
+        "trace-hook-skips-asserts",
+        blank_with("import sys\nsys.settrace(lambda frame, event, arg: None)"),
+        _zero(Verdict.TAMPERED, "tracing", finding="tracing hook"),
+    ),
+    Attack(
+        "forged-results",
+        blank_with(
+            "import json, os\nfor i in range(500):\n"
+            "    open('results.jsonl', 'a').write(json.dumps({'index': i, 'error': None, 'tampered': []}) + '\\n')"
+        ),
+        _zero(Verdict.TAMPERED, "not written by the runner"),
+    ),
+    # Reaching other students and the course's secrets.
+    Attack(
+        "gradebook-write",
+        blank_with(
+            "import sqlite3\ntry:\n    db = sqlite3.connect(GRADEBOOK_PATH)\n"
+            "    db.execute('UPDATE grade SET manual_score = 1000, auto_score = 1000')\n    db.commit()\n"
+            "except Exception as error:\n    print('gradebook write failed:', error)"
+        ),
+        _zero(),
+    ),
+    Attack(
+        "read-hidden-tests",
+        blank_with(
+            "try:\n    print(open(SOURCE_PATH).read())\n"
+            "except OSError as error:\n    print('source read failed:', error)"
+        ),
+        _zero(),
+    ),
+    Attack(
+        "sitecustomize-poison",
+        blank_with(
+            "import os\nfor folder in os.environ.get('PYTHONPATH', '').split(os.pathsep):\n"
+            "    try:\n        open(os.path.join(folder, 'sitecustomize.py'), 'w').write('import os\\nos._exit(7)\\n')\n"
+            "    except OSError:\n        pass"
+        ),
+        _zero(),
+    ),
+    # Crashes, limits and broken files.
+    Attack("sys-exit", blank_with("import sys\nsys.exit(0)"), _zero(finding="ends the process")),
+    Attack("keyboard-interrupt", blank_with("raise KeyboardInterrupt"), _zero()),
+    Attack(
+        "os-exit-after-reference",
+        reference_ending_in("import os\nos._exit(3)"),
+        lambda c: Expected(points_before_last_solution(c), Verdict.CRASH, "exit code 3"),
+    ),
+    Attack(
+        "killed-after-reference",
+        reference_ending_in("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+        lambda c: Expected(points_before_last_solution(c), Verdict.CRASH, "signal 9"),
+    ),
+    Attack(
+        "huge-allocation",
+        blank_with("import numpy as np\nhuge = np.ones(50 * 10**9 // 8)"),
+        _zero(Verdict.MEMORY, "out of memory"),
+    ),
+    Attack(
+        "ansi-escapes-in-errors",
+        blank_with("raise ValueError('\\x1b[2J\\x1b[31mcleared your screen\\x07')"),
+        _zero(),
+    ),
+    Attack(
+        "endless-loop-ignoring-alarms",
+        blank_with("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"),
+        _zero(Verdict.TIMEOUT, "was still running"),
+        slow=True,
+    ),
+    Attack(
+        "endless-loop-ignoring-interrupts",
+        blank_with("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+        _zero(),
+        slow=True,
+    ),
+    # Edited notebooks: the course's cells, points and metadata are what count.
+    Attack("tests-replaced-by-pass", _blank_edited(_tests_replaced_by_pass), _zero()),
+    Attack("tests-deleted", _blank_edited(_tests_deleted), _zero()),
+    Attack("thousand-points-cell", _blank_edited(_thousand_points_cell), _zero(note="added to the notebook were not run")),
+    Attack("points-raised", _blank_edited(_points_raised), _zero()),
+    Attack("metadata-stripped", _blank_edited(_metadata_stripped), _zero()),
+    Attack("truncated-json", lambda c: _bytes(c.release)[:500], _zero(Verdict.INVALID, "invalid notebook")),
+    Attack(
+        "cells-not-a-list",
+        lambda c: json.dumps({"cells": "oops", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode(),
+        _zero(Verdict.INVALID, "invalid notebook"),
+    ),
+)
+
+
+def attack_modules(root: Path = REPO_ROOT) -> list[ModuleInfo]:
+    """The modules of ``ATTACK_MODULES`` present in ``root``."""
+    return [info for info in present_modules(root) if info.folder_name in ATTACK_MODULES]
+
+
+def main(out_dir: str) -> None:
+    """Write each attack submission of each module built in ``build/`` to ``out_dir``."""
+    course_dir = REPO_ROOT / "build" / "course"
+    for info in attack_modules():
+        source_path = course_dir / "source" / info.folder_name / f"{info.slug}.ipynb"
+        course = Course(
+            info,
+            nbformat.read(source_path, as_version=4),
+            nbformat.read(course_dir / "release" / info.folder_name / f"{info.slug}.ipynb", as_version=4),
+            course_dir / "gradebook.db",
+            source_path,
+        )
+        for attack in ATTACKS:
+            path = Path(out_dir) / attack.name / info.folder_name / f"{info.slug}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(attack.build(course))
+    print(f"wrote {len(ATTACKS)} submissions of {len(attack_modules())} modules to {out_dir}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

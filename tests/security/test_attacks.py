@@ -1,0 +1,179 @@
+"""Every attack of the battery, graded through both paths, gets exactly the grade it deserves.
+
+Path (b) is autograding: one batch per module, the attacks between two honest students,
+scores read back from the gradebook. Path (a) is ``tito module test``'s grading of the
+working notebook in a student copy. Partial credit is checked against an independent
+oracle: the same solutions run in a Jupyter kernel, as nbgrader runs them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+import pytest
+from attacks import (
+    ATTACKS,
+    FAST_LIMITS,
+    HANG_LIMITS,
+    Attack,
+    Course,
+    Expected,
+    JupyterPoints,
+    attack_modules,
+    reference,
+)
+
+from tito.build import BuildReport
+from tito.course import ModuleInfo, resolve_module
+from tito.errors import TitoError
+from tito.grader import Grade
+from tito.grading import Result, autograde, read_scores, staging_package
+from tito.limits import current_limits
+from tito.runner import grade_working_notebook
+
+pytestmark = pytest.mark.pipeline
+
+HONEST = ("honest-first", "honest-last")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CASES = [(info, attack) for info in attack_modules() for attack in ATTACKS]
+
+
+def case_id(case: tuple[ModuleInfo, Attack]) -> str:
+    return f"{case[0].folder_name}-{case[1].name}"
+
+
+@contextmanager
+def limits(values: dict[str, str]) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in values.items():
+            patch.setenv(name, value)
+        yield
+
+
+def expected_of(attack: Attack, course: Course, template: nbformat.NotebookNode, oracle: JupyterPoints) -> Expected:
+    expected = attack.expected(course)
+    if expected.earned is None:
+        submitted = nbformat.reads(attack.build(course).decode("utf-8"), as_version=4)
+        expected = Expected(oracle(template, submitted, course.info), expected.verdict, expected.reason)
+    return expected
+
+
+def check_grade(grade: Grade, earned: float, possible: float, expected: Expected) -> None:
+    summary = f"{grade.verdict.value}: {grade.reason} / findings {grade.findings} / notes {grade.notes}"
+    assert grade.verdict is expected.verdict, summary
+    assert (earned, possible) == (expected.earned, possible), summary
+    assert expected.reason in grade.reason, summary
+    assert not expected.finding or any(expected.finding in found for found in grade.findings), summary
+    assert not expected.note or any(expected.note in note for note in grade.notes), summary
+    for text in [grade.reason, *(cell.reason for cell in [*grade.cells, *grade.errors])]:
+        assert not _CONTROL.search(text), f"control characters reach the reader: {text!r}"
+
+
+# --------------------------------------------------------------------------- path (b): autograde
+
+
+@pytest.fixture(scope="session")
+def batches(course_build: BuildReport, courses: dict[str, Course], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool], dict[str, Result]]:
+    """Grade one module's battery in one batch (the slow attacks in a second one); cached."""
+    cache: dict[tuple[str, bool], dict[str, Result]] = {}
+
+    def grade(folder: str, slow: bool) -> dict[str, Result]:
+        if (folder, slow) not in cache:
+            course = courses[folder]
+            where = tmp_path_factory.mktemp(f"batch-{folder}-{slow}")
+            submissions = {}
+            chosen = [attack for attack in ATTACKS if attack.slow == slow and attack.name != "reference"]
+            for name, build in [(HONEST[0], _reference_bytes), *((a.name, a.build) for a in chosen), (HONEST[1], _reference_bytes)]:
+                path = where / "submitted" / name / f"{course.info.slug}.ipynb"
+                path.parent.mkdir(parents=True)
+                path.write_bytes(build(course))
+                submissions[name] = path
+            staging = staging_package(course.info.root, course.info, where / "staging")
+            with limits(HANG_LIMITS if slow else FAST_LIMITS):
+                cache[folder, slow] = autograde(course_build.build_dir / "course", course.info, submissions, staging)
+        return cache[folder, slow]
+
+    return grade
+
+
+def _reference_bytes(course: Course) -> bytes:
+    return nbformat.writes(reference(course)).encode("utf-8")
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_autograde_gives_each_attack_its_grade(
+    case: tuple[ModuleInfo, Attack], batches: Callable[[str, bool], dict[str, Result]],
+    courses: dict[str, Course], jupyter_points: JupyterPoints,
+) -> None:  # fmt: skip
+    info, attack = case
+    course = courses[info.folder_name]
+    results = batches(info.folder_name, attack.slow)
+    result = results[HONEST[0] if attack.name == "reference" else attack.name]
+    expected = expected_of(attack, course, course.source, jupyter_points)
+    check_grade(result.grade, result.score.earned, result.score.possible, expected)
+    assert result.score.possible == course.possible
+
+
+@pytest.mark.parametrize("info", attack_modules(), ids=lambda info: info.folder_name)
+@pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
+def test_hostile_submissions_change_nobody_elses_grade(
+    info: ModuleInfo, slow: bool, batches: Callable[[str, bool], dict[str, Result]],
+    courses: dict[str, Course], course_build: BuildReport,
+) -> None:  # fmt: skip
+    course = courses[info.folder_name]
+    results = batches(info.folder_name, slow)
+    course_dir = course_build.build_dir / "course"
+    for honest in HONEST:
+        # Read again after the whole batch: nothing graded later changed it.
+        score = read_scores(course_dir, info, honest)
+        assert (score.earned, score.possible) == (course.possible, course.possible), honest
+        assert results[honest].grade.reason == "graded"
+    if not slow:
+        # The attempt to print the solutions and hidden tests into its own output failed.
+        graded = course_dir / "autograded" / "read-hidden-tests" / info.folder_name / f"{info.slug}.ipynb"
+        assert "source read failed" in graded.read_text(encoding="utf-8")
+        # The attempt to write the gradebook failed too (the honest scores above are intact).
+        graded = course_dir / "autograded" / "gradebook-write" / info.folder_name / f"{info.slug}.ipynb"
+        assert "gradebook write failed" in graded.read_text(encoding="utf-8")
+
+
+def test_a_student_id_that_is_a_path_is_refused(course_build: BuildReport, courses: dict[str, Course], tmp_path: Path) -> None:
+    info = next(iter(courses.values())).info
+    course_dir = course_build.build_dir / "course"
+    before = sorted(path.relative_to(course_dir) for path in course_dir.rglob("*"))
+    for student in ("..", ".", "../other", "a/b", ""):
+        with pytest.raises(TitoError, match="Student id"):
+            autograde(course_dir, info, {student: tmp_path / "x.ipynb"}, tmp_path)
+    assert sorted(path.relative_to(course_dir) for path in course_dir.rglob("*")) == before
+
+
+# --------------------------------------------------------------------------- path (a): tito module test
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_module_test_gives_each_attack_its_grade(
+    case: tuple[ModuleInfo, Attack], solved_student_copy: Path, courses: dict[str, Course],
+    jupyter_points: JupyterPoints,
+) -> None:  # fmt: skip
+    info, attack = case
+    course = courses[info.folder_name]
+    student_info = resolve_module(info.folder_name, solved_student_copy)
+    solved = student_info.notebook.read_bytes()
+    student_info.notebook.write_bytes(attack.build(course))
+    try:
+        expected = attack.expected(course)
+        with limits(HANG_LIMITS if attack.slow else FAST_LIMITS):
+            if expected.verdict.value == "invalid notebook":
+                with pytest.raises(TitoError, match="not a (readable|valid) notebook"):
+                    grade_working_notebook(student_info, current_limits())
+                return
+            grade, _ = grade_working_notebook(student_info, current_limits())
+    finally:
+        student_info.notebook.write_bytes(solved)
+    expected = expected_of(attack, course, course.release, jupyter_points)
+    check_grade(grade, grade.earned, grade.possible, expected)
+    assert grade.possible == course.possible
