@@ -8,13 +8,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo, module_id
 
-from tito.build import build
+from tito.build import BuildReport, build
 from tito.course import ModuleInfo, all_modules
 from tito.errors import TitoError
 from tito.grading import Score, autograde, check_staging_hides, grading_problems, staging_package
+from tito.limits import current_limits
 
 pytestmark = pytest.mark.pipeline
 
@@ -145,3 +148,16 @@ def test_staging_holds_exactly_the_earlier_modules_with_their_subpackages(
     staging = tmp_path / "staging-4"
     assert _import_in(staging, "tinytorch.nn.activations").returncode == 0
     assert "ModuleNotFoundError" in _import_in(staging, "tinytorch.nn.layers").stderr
+
+
+@pytest.mark.parametrize("info", MODULES, ids=module_id)
+def test_reference_notebook_runs_in_a_jupyter_kernel(first_build: BuildReport, info: ModuleInfo, tmp_path: Path) -> None:
+    # Grading runs cells as plain Python; a student runs them in Jupyter. Both must work.
+    built = next(m for m in first_build.modules if m.info == info)
+    nb = nbformat.read(built.nbgrader_source, as_version=4)
+    staging = staging_package(REPO_ROOT, info, tmp_path / "staging")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    client = NotebookClient(nb, kernel_name="python3", timeout=current_limits().cell_seconds)
+    client.execute(env={**environment, "PYTHONPATH": str(staging)}, cwd=str(tmp_path))
+    errors = [cell.id for cell in nb.cells if any(o.output_type == "error" for o in cell.get("outputs", []))]
+    assert not errors, f"cells that raised in Jupyter: {errors}"

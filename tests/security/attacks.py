@@ -84,6 +84,8 @@ class Attack:
     build: Callable[[Course], bytes]
     expected: Callable[[Course], Expected]
     slow: bool = field(default=False)  # hits a time limit on purpose
+    # Defeated only by the sandbox's hidden folders, which need bubblewrap (tito/sandbox.py).
+    needs_bubblewrap: bool = field(default=False)
 
 
 # --------------------------------------------------------------------------- notebook edits
@@ -277,6 +279,7 @@ ATTACKS: tuple[Attack, ...] = (
             "except Exception as error:\n    print('gradebook write failed:', error)"
         ),
         _zero(),
+        needs_bubblewrap=True,
     ),
     Attack(
         "read-hidden-tests",
@@ -285,6 +288,7 @@ ATTACKS: tuple[Attack, ...] = (
             "except OSError as error:\n    print('source read failed:', error)"
         ),
         _zero(),
+        needs_bubblewrap=True,
     ),
     Attack(
         "sitecustomize-poison",
