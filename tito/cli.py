@@ -247,6 +247,8 @@ def _print_report(report: Report) -> None:
     grade = report.grade
     for note in grade.notes:
         console.print(f"[yellow]Note: {escape(note)}[/yellow]")
+    for finding in grade.findings:
+        console.print(f"[yellow]Flagged for your instructor to review: {escape(finding)}[/yellow]")
     if grade.verdict.value != "graded":
         console.print(f"[red]The notebook was not fully graded: {escape(grade.reason)}[/red]")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"

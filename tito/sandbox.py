@@ -11,9 +11,11 @@ What the child gets, in layers (the threat model in README.md says what each def
   solutions and gradebook, the repository's reference package), and, when tito runs as
   root, an unprivileged user of its own user namespace without capabilities.
 
-Without bubblewrap the child runs as the user who runs tito (an unprivileged user cannot
-always reach the Python interpreter, e.g. one installed under ``/root``): the limits and
-the fresh folder still hold, the read-only view and the hidden folders do not.
+Without bubblewrap, a grader running as root runs the child as ``nobody`` when that user
+can reach the Python interpreter and its packages (it cannot when they live under a private
+``/root``, as with pyenv there); otherwise, and for any other user, the child runs as the
+user who runs tito. The limits and the fresh folder hold either way; the read-only view and
+the hidden folders need bubblewrap.
 
 tito watches the child from outside: a cell that runs past its limit plus a grace period,
 or a notebook past its cap, ends in a kill of the whole process group.
@@ -26,7 +28,10 @@ import pwd
 import resource
 import shutil
 import signal
+import site
+import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,12 +57,36 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _limit_resources(memory_bytes: int) -> Callable[[], None]:
-    """The function the child runs between fork and exec: its resource limits."""
+def others_can_reach(paths: list[Path]) -> bool:
+    """Whether a user who owns none of ``paths`` can read them and pass through every folder above them."""
+    for path in paths:
+        path = path.resolve()
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        for folder in path.parents:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+    return True
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """``nobody``, when tito runs as root and ``nobody`` can run this Python; else None."""
+    if os.geteuid() != 0:
+        return None
+    interpreter = [Path(sys.executable), Path(sys.prefix), Path(sys.base_prefix), *map(Path, site.getsitepackages())]
+    return pwd.getpwnam(UNPRIVILEGED_USER) if others_can_reach(interpreter) else None
+
+
+def _limit_resources(memory_bytes: int, user: pwd.struct_passwd | None) -> Callable[[], None]:
+    """The function the child runs between fork and exec: its resource limits, then its user."""
 
     def prepare() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if user is not None:
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
 
     return prepare
 
@@ -106,6 +135,10 @@ def run_sandboxed(
     env.update(environment)
     bwrap = bubblewrap()
     command = [*_bubblewrap_command(bwrap, workdir, hidden, keep), *argv] if bwrap else argv
+    user = None if bwrap else _unprivileged_user()
+    if user is not None:
+        for path in (workdir, *workdir.rglob("*")):
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
     started = time.monotonic()
     process = subprocess.Popen(
         command,
@@ -115,7 +148,7 @@ def run_sandboxed(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_limit_resources(memory_bytes),  # noqa: PLW1509 (tito starts no threads)
+        preexec_fn=_limit_resources(memory_bytes, user),  # noqa: PLW1509 (tito starts no threads)
     )
     try:
         assert process.stdin is not None

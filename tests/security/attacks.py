@@ -76,6 +76,7 @@ class Expected:
     reason: str = ""  # words the grade's reason must contain
     finding: str = ""  # words one of the static scan's findings must contain
     note: str = ""  # words one of the assembly notes must contain
+    cell_reason: str = ""  # words the reason of some failed cell must contain
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,10 @@ def partial(course: Course) -> bytes:
 # --------------------------------------------------------------------------- the battery
 
 
-def _zero(verdict: Verdict = Verdict.GRADED, reason: str = "", finding: str = "", note: str = "") -> Callable[[Course], Expected]:
-    return lambda course: Expected(0.0, verdict, reason, finding, note)
+def _zero(
+    verdict: Verdict = Verdict.GRADED, reason: str = "", finding: str = "", note: str = "", cell_reason: str = ""
+) -> Callable[[Course], Expected]:
+    return lambda course: Expected(0.0, verdict, reason, finding, note, cell_reason)
 
 
 ATTACKS: tuple[Attack, ...] = (
@@ -301,7 +304,11 @@ ATTACKS: tuple[Attack, ...] = (
     ),
     # Crashes, limits and broken files.
     Attack("sys-exit", blank_with("import sys\nsys.exit(0)"), _zero(finding="ends the process")),
-    Attack("keyboard-interrupt", blank_with("raise KeyboardInterrupt"), _zero()),
+    Attack(
+        "keyboard-interrupt",
+        blank_with("raise KeyboardInterrupt"),
+        _zero(cell_reason="KeyboardInterrupt raised in the cell"),
+    ),
     Attack(
         "os-exit-after-reference",
         reference_ending_in("import os\nos._exit(3)"),
@@ -320,7 +327,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack(
         "ansi-escapes-in-errors",
         blank_with("raise ValueError('\\x1b[2J\\x1b[31mcleared your screen\\x07')"),
-        _zero(),
+        _zero(cell_reason="cleared your screen (ValueError"),
     ),
     Attack(
         "endless-loop-ignoring-alarms",
@@ -331,7 +338,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack(
         "endless-loop-ignoring-interrupts",
         blank_with("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
-        _zero(),
+        _zero(cell_reason="the cell ran longer than 2 s"),
         slow=True,
     ),
     # Edited notebooks: the course's cells, points and metadata are what count.

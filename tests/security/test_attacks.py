@@ -62,6 +62,7 @@ def expected_of(attack: Attack, course: Course, template: nbformat.NotebookNode,
     if expected.earned is None:
         submitted = nbformat.reads(attack.build(course).decode("utf-8"), as_version=4)
         expected = Expected(oracle(template, submitted, course.info), expected.verdict, expected.reason)
+    assert expected.earned is not None
     return expected
 
 
@@ -72,6 +73,8 @@ def check_grade(grade: Grade, earned: float, possible: float, expected: Expected
     assert expected.reason in grade.reason, summary
     assert not expected.finding or any(expected.finding in found for found in grade.findings), summary
     assert not expected.note or any(expected.note in note for note in grade.notes), summary
+    reasons = [cell.reason for cell in [*grade.cells, *grade.errors]]
+    assert not expected.cell_reason or any(expected.cell_reason in reason for reason in reasons), reasons
     for text in [grade.reason, *(cell.reason for cell in [*grade.cells, *grade.errors])]:
         assert not _CONTROL.search(text), f"control characters reach the reader: {text!r}"
 

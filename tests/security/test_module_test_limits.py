@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -149,3 +150,21 @@ def test_module_test_returns_within_its_cap_on_a_loop_that_ignores_every_signal(
     assert "timeout: test-double was still running after 2 s and was stopped" in result.stdout, result.stdout
     assert "pytest was stopped after 5 s" in result.stdout, result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_unprivileged_fallback_needs_an_interpreter_others_can_reach() -> None:
+    from tito.sandbox import others_can_reach
+
+    # Under /tmp itself: pytest's own temporary folders are private to their owner.
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        private = root / "private" / "python"
+        private.mkdir(parents=True)
+        root.chmod(0o755)
+        (root / "private").chmod(0o700)  # like /root holding pyenv
+        private.chmod(0o755)
+        assert not others_can_reach([private])
+        (root / "private").chmod(0o755)
+        assert others_can_reach([private])
+        private.chmod(0o711)
+        assert not others_can_reach([private]), "a folder others cannot list cannot serve imports"
