@@ -38,9 +38,6 @@ from tito.limits import Limits, current_limits
 from tito.notebooks import read_notebook
 from tito.reasons import load_failure_reason, pytest_failure_reason
 
-_POLL_SECONDS = 0.1
-
-
 @dataclass(frozen=True)
 class CheckResult:
     """One graded notebook test, notebook cell or pytest test, and its verdict."""
@@ -179,7 +176,11 @@ def run_pytest(info: ModuleInfo, limits: Limits) -> dict[Path, list[CheckResult]
 
 
 def _run_with_cap(command: list[str], cwd: Path, seconds: int) -> tuple[int, bool]:
-    """Run ``command``; kill its whole process group after ``seconds``. (exit code, stopped?)"""
+    """Run ``command``; kill its whole process group after ``seconds``. (exit code, stopped?)
+
+    The group is killed too when tito itself is interrupted (Ctrl-C), so no test that ignores
+    signals outlives the command that started it.
+    """
     process = subprocess.Popen(
         command,
         cwd=cwd,
@@ -189,14 +190,23 @@ def _run_with_cap(command: list[str], cwd: Path, seconds: int) -> tuple[int, boo
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + seconds
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return process.returncode, True
-        time.sleep(_POLL_SECONDS)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return _kill_group(process), True
+    finally:
+        if process.poll() is None:
+            _kill_group(process)
     return process.returncode, False
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> int:
+    """SIGKILL ``process`` and everything in its session; its exit code."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # already gone
+    return process.wait()
 
 
 def _file_of(nodeid: str, files: list[Path], root: Path) -> Path:

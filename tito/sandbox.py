@@ -157,16 +157,20 @@ def run_sandboxed(
     except BrokenPipeError:
         pass  # the child ended before reading; its outcome below says how
     killed_for = ""
-    while process.poll() is None:
-        reason = deadline(time.monotonic() - started)
-        if reason:
-            killed_for = reason
+    try:
+        while process.poll() is None:
+            reason = deadline(time.monotonic() - started)
+            if reason:
+                killed_for = reason
+                break
+            try:
+                process.wait(timeout=_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        # A broken limit, or tito itself interrupted: nothing the child started outlives this call.
+        if process.poll() is None:
             _kill_group(process)
-            break
-        try:
-            process.wait(timeout=_POLL_SECONDS)
-        except subprocess.TimeoutExpired:
-            continue
     returncode = process.wait()
     return Outcome(returncode, killed_for, time.monotonic() - started)
 
