@@ -33,6 +33,7 @@ from tito.course import (
     present_modules,
     require_present,
     resolve_module,
+    test_inputs_digest,
 )
 from tito.errors import TitoError
 
@@ -262,8 +263,14 @@ def _test_and_record(module: str) -> tuple[ModuleInfo, Report]:
     """
     info = require_present(_module(module))
     check_prerequisites(info)
+    return info, _test_and_record_checked(info)
+
+
+def _test_and_record_checked(info: ModuleInfo) -> Report:
+    """Test ``info`` (present, prerequisites exported), print the table, store the last result."""
     from tito.runner import run_module_test  # imports nbformat/nbclient: seconds
 
+    inputs = test_inputs_digest(info)  # before the run: the run rewrites the module's own package file
     with console.status(f"Testing {info.folder_name}") as status:
         report = run_module_test(info, lambda text: status.update(f"{info.folder_name}: {text}"))
     _print_report(report)
@@ -275,9 +282,10 @@ def _test_and_record(module: str) -> tuple[ModuleInfo, Report]:
         tests_passed=sum(result.passed for result in tests),
         tests_total=len(tests),
         at=progress.now(),
+        inputs=inputs,
     )
     progress.record_test(info.root, info, summary)
-    return info, report
+    return report
 
 
 @module_app.command("test")
@@ -293,9 +301,20 @@ def module_test(module: ModuleArg) -> None:
 
 @module_app.command("complete")
 def module_complete(module: ModuleArg) -> None:
-    """Test the module; if everything passes, record it as completed in .tito/progress.json."""
-    info, report = _test_and_record(module)
-    if not report.passed:
+    """Record the module as completed in .tito/progress.json once its test passes.
+
+    A test that passed with nothing changed since (notebook, tests, earlier modules) counts;
+    otherwise the module is tested first.
+    """
+    info = require_present(_module(module))
+    check_prerequisites(info)
+    last = progress.last_test(progress.load(info.root).get(info.folder_name, {}))
+    if last is not None and last.passed and last.inputs == test_inputs_digest(info):
+        console.print(
+            f"Module {info.folder_name} passed its test at {_local_time(last.at)} "
+            f"({_points(last.points)}/{_points(last.possible)} points) and nothing it reads has changed since."
+        )
+    elif not _test_and_record_checked(info).passed:
         console.print("[red]Not recorded as completed: fix the failures above and run it again.[/red]")
         raise typer.Exit(1)
     progress.record_completion(info.root, info, progress.now())

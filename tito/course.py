@@ -180,6 +180,18 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_inputs_digest(info: ModuleInfo) -> str:
+    """One digest of everything ``tito module test`` reads for ``info``: the working file, the
+    template, the module's test files and the package files of the modules before it. Two
+    runs with the same digest test the same thing."""
+    digest = hashlib.sha256()
+    earlier = [path for module in all_modules(info.root)[: info.number - 1] for path in module.exported_files()]
+    for path in (info.working_file, info.template, *info.test_files, *earlier):
+        digest.update(path.as_posix().encode() + b"\0")
+        digest.update(file_digest(path).encode() if path.exists() else b"missing")
+    return digest.hexdigest()
+
+
 def find_repo_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` holding ``modules/`` and ``pyproject.toml``."""
     here = (start or Path.cwd()).resolve()

@@ -31,6 +31,7 @@ class RunSummary:
     tests_passed: int
     tests_total: int
     at: str  # ISO 8601 UTC timestamp
+    inputs: str  # digest of everything the run read (see tito.course.test_inputs_digest)
 
 
 def now() -> str:

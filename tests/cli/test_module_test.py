@@ -153,3 +153,9 @@ def test_complete_records_nothing_until_the_module_passes(tito: Tito, tiny_repo:
     assert (in_repo, export) == ("yes", "exported") and last_test.startswith("passed 3/3 pts, 1/1 tests")
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", completed), completed
     assert "Completed 1 of 20 modules." in status_output
+
+    # Completing again after a change tests again; a failure then records nothing new.
+    script.write_text(solved.replace("return 2 * x", "return 3 * x"), encoding="utf-8")
+    again = tito("module", "complete", "01", cwd=tiny_repo)
+    assert again.returncode == 1 and "Total: 0/3 points" in again.stdout, again.stdout
+    assert "nothing it reads has changed" not in again.stdout
