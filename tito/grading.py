@@ -240,7 +240,7 @@ def autograde(
         warnings.filterwarnings("ignore", category=SAWarning)
         nbgrader_call(f"generate_assignment {info.folder_name}", api.generate_assignment(info.folder_name))
     limits = current_limits()
-    isolation = Isolation(hidden=(course_dir, info.root.resolve()), visible=(Path(sys.prefix).resolve(),))
+    isolation = Isolation(hidden=(course_dir, info.root.resolve()))
     results = {}
     for student, path in submissions.items():
         submitted = _read_submission(path)

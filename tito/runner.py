@@ -105,7 +105,7 @@ def grade_working_notebook(info: ModuleInfo, limits: Limits) -> tuple[Grade, nbf
     template = read_notebook(info.template)
     with tempfile.TemporaryDirectory(prefix="tito-staging-") as scratch:
         staging = staging_package(info.root, info, Path(scratch))
-        isolation = Isolation(hidden=(info.root.resolve(),), visible=(Path(sys.prefix).resolve(),))
+        isolation = Isolation(hidden=(info.root.resolve(),))
         grade = grade_notebook(template, submission, staging / PACKAGE_NAME, limits, isolation)
     return grade, submission
 

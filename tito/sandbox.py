@@ -92,8 +92,8 @@ def _limit_resources(memory_bytes: int, user: pwd.struct_passwd | None) -> Calla
 
 
 def _bubblewrap_command(bwrap: str, workdir: Path, hidden: list[Path], keep: list[Path]) -> list[str]:
-    """bwrap arguments: everything read-only, ``hidden`` folders empty, ``keep`` inside them
-    visible again (read-only), ``workdir`` writable, a private /tmp, no network."""
+    """bwrap arguments: everything read-only, ``hidden`` folders empty, ``keep`` visible
+    (read-only) even inside them, ``workdir`` writable, a private /tmp, no network."""
     command = [
         bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
@@ -106,8 +106,10 @@ def _bubblewrap_command(bwrap: str, workdir: Path, hidden: list[Path], keep: lis
     for folder in hidden:
         if folder.exists():
             command += ["--tmpfs", str(folder)]
+    # Shown again, read-only, whatever hid them: a hidden folder or the private /tmp (a
+    # virtual environment may well live under /tmp, e.g. in a CI checkout).
     for path in keep:
-        if path.exists() and any(folder in path.parents or folder == path for folder in hidden):
+        if path.exists():
             command += ["--ro-bind", str(path), str(path)]
     command += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
     return command
@@ -134,7 +136,9 @@ def run_sandboxed(
     env.update(HOME=str(workdir), TMPDIR=str(workdir), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     env.update(environment)
     bwrap = bubblewrap()
-    command = [*_bubblewrap_command(bwrap, workdir, hidden, keep), *argv] if bwrap else argv
+    # The interpreter and its packages stay visible wherever they are.
+    interpreter = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    command = [*_bubblewrap_command(bwrap, workdir, hidden, [*interpreter, *keep]), *argv] if bwrap else argv
     user = None if bwrap else _unprivileged_user()
     if user is not None:
         for path in (workdir, *workdir.rglob("*")):
