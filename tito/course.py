@@ -23,6 +23,9 @@ from pathlib import Path
 from tito.errors import TitoError
 
 PACKAGE_NAME = "tinytorch"
+# Where tinytorch finds the bundled data sets when its package is not inside a repository
+# (a graded notebook runs on a copy of the package in a folder of its own).
+DATA_DIR_VARIABLE = "TINYTORCH_DATA_DIR"
 # A student copy keeps the course's release of each module here (the template that
 # ``tito module test`` grades on) and a manifest of the course's test files and digests.
 RELEASES_FOLDER = Path(".tito") / "releases"
@@ -173,6 +176,11 @@ def code_cells(path: Path) -> list[str]:
             source = cell.get("source", "")
             sources.append("".join(source) if isinstance(source, list) else str(source))
     return sources
+
+
+def data_environment(root: Path) -> dict[str, str]:
+    """The environment variable that points tinytorch at ``root``'s bundled data."""
+    return {DATA_DIR_VARIABLE: str((root / "data").resolve())}
 
 
 def file_digest(path: Path) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 from sqlalchemy.exc import SAWarning
 
-from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, present_modules
+from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, data_environment, present_modules
 from tito.errors import TitoError
 from tito.grader import Grade, Isolation, grade_notebook, invalid
 from tito.limits import current_limits
@@ -240,14 +240,16 @@ def autograde(
         warnings.filterwarnings("ignore", category=SAWarning)
         nbgrader_call(f"generate_assignment {info.folder_name}", api.generate_assignment(info.folder_name))
     limits = current_limits()
-    isolation = Isolation(hidden=(course_dir, info.root.resolve()))
+    isolation = Isolation(hidden=(course_dir, info.root.resolve()), visible=(info.root.resolve() / "data",))
     results = {}
     for student, path in submissions.items():
         submitted = _read_submission(path)
         grade = (
             submitted
             if isinstance(submitted, Grade)
-            else grade_notebook(template, submitted, staging / PACKAGE_NAME, limits, isolation)
+            else grade_notebook(
+                template, submitted, staging / PACKAGE_NAME, limits, isolation, data_environment(info.root)
+            )
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=SAWarning)

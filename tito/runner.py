@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 
 from tito import pytest_driver
-from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, file_digest
+from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, data_environment, file_digest
 from tito.errors import TitoError
 from tito.export import export_notebook
 from tito.grader import Grade, Isolation, Verdict, grade_notebook
@@ -90,8 +90,9 @@ class Report:
 
 def repo_environment(root: Path) -> dict[str, str]:
     """This process's environment with ``root`` first on PYTHONPATH, so that code run in it
-    imports the ``tinytorch/`` of ``root`` rather than any installed copy."""
-    env = dict(os.environ)
+    imports the ``tinytorch/`` of ``root`` rather than any installed copy, and finds
+    ``root``'s bundled data."""
+    env = {**os.environ, **data_environment(root)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     return env
 
@@ -105,8 +106,10 @@ def grade_working_notebook(info: ModuleInfo, limits: Limits) -> tuple[Grade, nbf
     template = read_notebook(info.template)
     with tempfile.TemporaryDirectory(prefix="tito-staging-") as scratch:
         staging = staging_package(info.root, info, Path(scratch))
-        isolation = Isolation(hidden=(info.root.resolve(),))
-        grade = grade_notebook(template, submission, staging / PACKAGE_NAME, limits, isolation)
+        isolation = Isolation(hidden=(info.root.resolve(),), visible=(info.root.resolve() / "data",))
+        grade = grade_notebook(
+            template, submission, staging / PACKAGE_NAME, limits, isolation, data_environment(info.root)
+        )
     return grade, submission
 
 
