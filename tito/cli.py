@@ -290,7 +290,7 @@ def _test_and_record_checked(info: ModuleInfo) -> Report:
 
 @module_app.command("test")
 def module_test(module: ModuleArg) -> None:
-    """Run the module's notebook and graded tests, export it to tinytorch/, run its pytest files.
+    """Grade the notebook as the autograder does, export it to tinytorch/, run the module's pytest files.
 
     Exits with code 1 if anything fails.
     """
