@@ -37,6 +37,7 @@ ATTACK_MODULES = (
     "01_tensor",
     "02_autograd",
     "03_activations",
+    "04_layers",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 
