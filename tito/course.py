@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -176,6 +177,20 @@ def code_cells(path: Path) -> list[str]:
             source = cell.get("source", "")
             sources.append("".join(source) if isinstance(source, list) else str(source))
     return sources
+
+
+def copy_package_inits(root: Path, dest: Path) -> None:
+    """Copy every ``__init__.py`` of ``root/tinytorch`` to the same place under ``dest/tinytorch``.
+
+    They are hand-written, hold no solution and import nothing eagerly (``tinytorch.nn``
+    and ``tinytorch.nn.functional`` re-export lazily), so student copies and grading
+    staging both carry all of them, including those of subpackages no built module uses yet.
+    """
+    package = root / PACKAGE_NAME
+    for init in sorted(package.rglob("__init__.py")):
+        target = dest / PACKAGE_NAME / init.relative_to(package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(init, target)
 
 
 def data_environment(root: Path) -> dict[str, str]:

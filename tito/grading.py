@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 from sqlalchemy.exc import SAWarning
 
-from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, data_environment, present_modules
+from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, copy_package_inits, data_environment, present_modules
 from tito.errors import TitoError
 from tito.grader import Grade, Isolation, grade_notebook, invalid
 from tito.limits import current_limits
@@ -70,17 +70,17 @@ def _package_relative(path: Path, package: Path) -> Path:
 def staging_package(root: Path, info: ModuleInfo, dest: Path) -> Path:
     """Lay out ``dest/tinytorch`` with the reference package files of modules before ``info``.
 
-    It holds the hand-written ``__init__.py``, each earlier module's exported files copied
-    from ``root/tinytorch``, and the ``__init__.py`` of every subpackage on the way. Module
-    ``info`` and later modules are absent. ``dest`` is returned: put it on ``PYTHONPATH``.
-    An existing ``dest/tinytorch`` is replaced.
+    It holds every hand-written ``__init__.py`` of the package (``copy_package_inits``: they
+    import nothing eagerly) and each earlier module's exported files copied from
+    ``root/tinytorch``. Module ``info`` and later modules are absent. ``dest`` is returned:
+    put it on ``PYTHONPATH``. An existing ``dest/tinytorch`` is replaced.
     """
     package = (root / PACKAGE_NAME).resolve()
     staged = dest / PACKAGE_NAME
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)
-    shutil.copy2(package / "__init__.py", staged / "__init__.py")
+    copy_package_inits(root.resolve(), dest)
     for earlier in all_modules(root.resolve())[: info.number - 1]:
         for exported in earlier.exported_files():
             relative = _package_relative(exported.resolve(), package)
@@ -92,9 +92,6 @@ def staging_package(root: Path, info: ModuleInfo, dest: Path) -> Path:
                     f"{', '.join(missing)} missing, but module {earlier.folder_name} exports there; "
                     "run `tito export`."
                 )
-            for folder in subpackages:
-                (staged / folder).mkdir(exist_ok=True)
-                shutil.copy2(package / folder / "__init__.py", staged / folder / "__init__.py")
             shutil.copy2(exported, staged / relative)
     return dest
 

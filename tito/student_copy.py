@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, file_digest, present_modules
+from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, copy_package_inits, file_digest, present_modules
 from tito.export import export_notebook
 from tito.leaks import SecretRegion, find_leaks, secret_regions
 from tito.errors import TitoError
@@ -53,15 +53,6 @@ def _copy_repository_files(root: Path, dest: Path) -> None:
         shutil.copy2(_built(root / name), dest / target)
     for name in COPIED_FOLDERS:
         shutil.copytree(_built(root / name), dest / name, ignore=shutil.ignore_patterns(*_JUNK))
-
-
-def _copy_package_inits(root: Path, dest: Path) -> None:
-    """Every ``__init__.py`` of ``root/tinytorch``: hand-written, and free of solutions."""
-    package = root / PACKAGE_NAME
-    for init in sorted(package.rglob("__init__.py")):
-        target = dest / PACKAGE_NAME / init.relative_to(package)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(init, target)
 
 
 def _write_manifest(copy: Path) -> None:
@@ -126,7 +117,7 @@ def make_student_copy(root: Path, dest: Path, build_dir: Path) -> Path:
     staging.mkdir(parents=True)
     try:
         _copy_repository_files(root, staging)
-        _copy_package_inits(root, staging)
+        copy_package_inits(root, staging)
         for info in modules:
             student_info = ModuleInfo(info.number, info.slug, info.title, staging)
             student_info.folder.mkdir(parents=True, exist_ok=True)

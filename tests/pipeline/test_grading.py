@@ -22,16 +22,21 @@ from tito.limits import current_limits
 pytestmark = pytest.mark.pipeline
 
 
-def _import_in(staging: Path, module: str) -> subprocess.CompletedProcess[str]:
-    """``python -c "import MODULE"`` in the environment the autograde kernel gets."""
+def _run_in(staging: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE`` in the environment the autograde kernel gets."""
     return subprocess.run(
-        [sys.executable, "-c", f"import {module}"],
+        [sys.executable, "-c", code],
         env={**os.environ, "PYTHONPATH": str(staging)},
         cwd=staging,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def _import_in(staging: Path, module: str) -> subprocess.CompletedProcess[str]:
+    """``python -c "import MODULE"`` in the environment the autograde kernel gets."""
+    return _run_in(staging, f"import {module}")
 
 
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
@@ -59,6 +64,24 @@ def test_staging_hides_the_module_and_offers_earlier_ones(tmp_path: Path, info: 
             run = _import_in(staging, f"tinytorch.{target}")
             assert run.returncode == 0, f"grading {info.folder_name} needs tinytorch.{target}: {run.stderr}"
     check_staging_hides(staging, info)
+
+
+def test_staging_holds_every_hand_written_init(tmp_path: Path) -> None:
+    # tinytorch/nn/functional/__init__.py lies on no exported file's path, yet a notebook
+    # graded against modules < N may `import tinytorch.nn.functional as F`.
+    first = all_modules(REPO_ROOT)[0]
+    staging = staging_package(REPO_ROOT, first, tmp_path)
+    package = REPO_ROOT / "tinytorch"
+    for init in package.rglob("__init__.py"):
+        staged = staging / "tinytorch" / init.relative_to(package)
+        assert staged.read_bytes() == init.read_bytes(), f"{staged} should be a copy of {init}"
+    # lazy: importing the namespaces loads nothing, and an unbuilt name says which module to complete
+    run = _run_in(staging, "import sys, tinytorch.nn.functional as F; "
+                           "print(sorted(m for m in sys.modules if m.startswith('tinytorch')))")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['tinytorch', 'tinytorch.nn', 'tinytorch.nn.functional']"
+    run = _run_in(staging, "import tinytorch.nn.functional as F; F.relu")
+    assert run.returncode != 0 and "ImportError" in run.stderr and "03_activations" in run.stderr, run.stderr
 
 
 @pytest.mark.parametrize("info", [m for m in MODULES if m.export_targets() and m.number < 20], ids=module_id)
@@ -137,8 +160,9 @@ def test_staging_holds_exactly_the_earlier_modules_with_their_subpackages(
         staging = staging_package(root, modules[number], tmp_path / f"staging-{number}")
         return {p.relative_to(staging).as_posix() for p in staging.rglob("*.py")}
 
-    assert staged(1) == {"tinytorch/__init__.py"}
-    assert staged(3) == {"tinytorch/__init__.py", "tinytorch/tensor.py"}
+    # every hand-written __init__.py, also of subpackages no earlier module exports to yet
+    assert staged(1) == {"tinytorch/__init__.py", "tinytorch/nn/__init__.py"}
+    assert staged(3) == {"tinytorch/__init__.py", "tinytorch/nn/__init__.py", "tinytorch/tensor.py"}
     assert staged(4) == {
         "tinytorch/__init__.py",
         "tinytorch/tensor.py",

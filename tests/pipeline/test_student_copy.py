@@ -72,5 +72,7 @@ def test_copy_package_matches_its_own_export(student_copy: Path, tmp_path: Path)
     assert not (tmp_path / "build" / "course").exists(), "a student copy has no solutions to release"
     for built in report.modules:
         for path in built.exported:
+            if path.name == "__init__.py":
+                continue  # hand-written and copied (copy_package_inits); an export into an empty folder makes a blank one
             committed = student_copy / "tinytorch" / path.relative_to(tmp_path / "tinytorch")
             assert committed.read_bytes() == path.read_bytes(), f"{committed} differs from a fresh export"

@@ -1,0 +1,32 @@
+"""tinytorch.nn.functional: the functions of ``torch.nn.functional`` (``F.relu``, ``F.softmax``, ...).
+
+Written by hand, not exported. Like ``tinytorch.nn`` it imports nothing when imported:
+each name is looked up in ``EXPORTS`` on first use (PEP 562) and imported from the package
+file that defines it. A course module that adds a function adds one line here.
+(A package, not a ``functional.py``, because every hand-written ``__init__.py`` of the
+package is copied into student copies and grading staging; see ``tito.course``.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinytorch.nn import lazy_attribute
+
+# public name -> package file that defines it
+EXPORTS: dict[str, str] = {
+    "relu": "tinytorch.nn.activations",
+    "sigmoid": "tinytorch.nn.activations",
+    "tanh": "tinytorch.nn.activations",
+    "gelu": "tinytorch.nn.activations",
+    "softmax": "tinytorch.nn.activations",
+    "log_softmax": "tinytorch.nn.activations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    return lazy_attribute(globals(), EXPORTS, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *EXPORTS})
