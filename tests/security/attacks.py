@@ -36,6 +36,7 @@ HANG_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "2", "TITO_LIMIT_GRACE_SECONDS": "1"}
 ATTACK_MODULES = (
     "01_tensor",
     "02_autograd",
+    "08_dataloader",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 
