@@ -274,11 +274,17 @@ def export_state(info: ModuleInfo) -> ExportState:
 
 
 def missing_prerequisites(info: ModuleInfo) -> list[ModuleInfo]:
-    """Earlier modules whose package files are absent or still contain unfinished stubs."""
+    """Earlier modules present in this repository whose package files are absent or still
+    contain unfinished stubs.
+
+    An earlier module that is not in the repository at all does not count: a course may be
+    built (or a module written) before all the modules in front of it exist, and module N
+    imports only the earlier modules it needs, which then are present.
+    """
     return [
         earlier
         for earlier in all_modules(info.root)[: info.number - 1]
-        if export_state(earlier) is not ExportState.EXPORTED
+        if earlier.present and export_state(earlier) is not ExportState.EXPORTED
     ]
 
 

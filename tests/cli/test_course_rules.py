@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tito.course import ModuleInfo, has_unfinished_stub
+from tito.course import ModuleInfo, check_prerequisites, has_unfinished_stub, missing_prerequisites
 from tito.errors import TitoError
 
 
@@ -56,3 +56,28 @@ def test_a_damaged_notebook_is_a_one_line_error(tmp_path: Path, text: str) -> No
     info = _module_with(tmp_path, {"layers.ipynb": text})
     with pytest.raises(TitoError, match="layers.ipynb is not a (readable|valid) notebook"):
         info.export_targets()
+
+
+def _write_module(root: Path, number: int, slug: str, exported: str | None) -> None:
+    """A module script exporting to ``tinytorch/<slug>.py``, with that file holding ``exported``."""
+    folder = root / "modules" / f"{number:02d}_{slug}"
+    folder.mkdir(parents=True)
+    (folder / f"{slug}.py").write_text(f"# %%\n#| default_exp {slug}\n", encoding="utf-8")
+    if exported is not None:
+        (root / "tinytorch").mkdir(exist_ok=True)
+        (root / "tinytorch" / f"{slug}.py").write_text(exported, encoding="utf-8")
+
+
+def test_only_earlier_modules_present_in_the_repository_are_prerequisites(tmp_path: Path) -> None:
+    # Modules 03-07 are not in this repository: module 08 needs only 01 and 02 exported.
+    _write_module(tmp_path, 1, "tensor", "x = 1\n")
+    _write_module(tmp_path, 2, "autograd", "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    _write_module(tmp_path, 8, "dataloader", None)
+    dataloader = ModuleInfo(8, "dataloader", "DataLoader", tmp_path)
+    assert [info.folder_name for info in missing_prerequisites(dataloader)] == ["02_autograd"]
+    (tmp_path / "tinytorch" / "autograd.py").write_text("def f():\n    return 1\n", encoding="utf-8")
+    assert missing_prerequisites(dataloader) == []
+    check_prerequisites(dataloader)
+    (tmp_path / "tinytorch" / "tensor.py").unlink()
+    with pytest.raises(TitoError, match="needs module 01_tensor"):
+        check_prerequisites(dataloader)

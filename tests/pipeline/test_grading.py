@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo, module_id
 
 from tito.build import BuildReport, build
-from tito.course import ModuleInfo, all_modules
+from tito.course import ModuleInfo, all_modules, data_environment
 from tito.errors import TitoError
 from tito.grading import Score, autograde, check_staging_hides, grading_problems, staging_package
 from tito.limits import current_limits
@@ -182,6 +182,7 @@ def test_reference_notebook_runs_in_a_jupyter_kernel(first_build: BuildReport, i
     staging = staging_package(REPO_ROOT, info, tmp_path / "staging")
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     client = NotebookClient(nb, kernel_name="python3", timeout=current_limits().cell_seconds)
-    client.execute(env={**environment, "PYTHONPATH": str(staging)}, cwd=str(tmp_path))
+    # As tito grades: the package copy lives outside the repository, the data is found through the variable.
+    client.execute(env={**environment, **data_environment(REPO_ROOT), "PYTHONPATH": str(staging)}, cwd=str(tmp_path))
     errors = [cell.id for cell in nb.cells if any(o.output_type == "error" for o in cell.get("outputs", []))]
     assert not errors, f"cells that raised in Jupyter: {errors}"

@@ -13,7 +13,7 @@ from attacks import REPO_ROOT, Course, JupyterPoints, attack_modules, reference
 from nbclient import NotebookClient
 
 from tito.build import BuildReport, build
-from tito.course import ModuleInfo
+from tito.course import ModuleInfo, data_environment
 from tito.export import export_notebook
 from tito.grading import staging_package
 from tito.student_copy import make_student_copy
@@ -67,7 +67,8 @@ def jupyter_points(tmp_path: Path) -> JupyterPoints:
         workdir.mkdir()
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         client = NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True)
-        with client.setup_kernel(env={**environment, "PYTHONPATH": str(staging)}, cwd=str(workdir)):
+        kernel_environment = {**environment, **data_environment(REPO_ROOT), "PYTHONPATH": str(staging)}
+        with client.setup_kernel(env=kernel_environment, cwd=str(workdir)):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type == "code":
                     client.execute_cell(cell, index)
