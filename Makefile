@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 ## test: the whole test suite (unit, gradient checks, pipeline/nbgrader, CLI)
 test: $(STAMP) sandbox
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 ## export: build notebooks, the tinytorch package and the nbgrader release from modules/
 export: $(STAMP)

@@ -43,6 +43,11 @@ HAVE_BUBBLEWRAP = bubblewrap() is not None
 NO_BUBBLEWRAP = "bubblewrap is not installed: without it the sandbox cannot hide the course folder"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 CASES = [(info, attack) for info in attack_modules() for attack in ATTACKS]
+# One xdist group per module: its autograde batches are computed once, in one worker.
+BATCH_CASES = [
+    pytest.param((info, attack), marks=pytest.mark.xdist_group(f"battery-{info.folder_name}"))
+    for info, attack in CASES
+]
 
 
 def case_id(case: tuple[ModuleInfo, Attack]) -> str:
@@ -114,7 +119,7 @@ def _reference_bytes(course: Course) -> bytes:
     return nbformat.writes(reference(course)).encode("utf-8")
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", BATCH_CASES, ids=case_id)
 def test_autograde_gives_each_attack_its_grade(
     case: tuple[ModuleInfo, Attack], batches: Callable[[str, bool], dict[str, Result]],
     courses: dict[str, Course], jupyter_points: JupyterPoints,
@@ -130,7 +135,11 @@ def test_autograde_gives_each_attack_its_grade(
     assert result.score.possible == course.possible
 
 
-@pytest.mark.parametrize("info", attack_modules(), ids=lambda info: info.folder_name)
+@pytest.mark.parametrize(
+    "info",
+    [pytest.param(info, marks=pytest.mark.xdist_group(f"battery-{info.folder_name}")) for info in attack_modules()],
+    ids=lambda info: info.folder_name,
+)
 @pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
 def test_hostile_submissions_change_nobody_elses_grade(
     info: ModuleInfo, slow: bool, batches: Callable[[str, bool], dict[str, Result]],
