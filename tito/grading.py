@@ -21,6 +21,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from sqlalchemy.exc import SAWarning
@@ -31,6 +32,9 @@ from tito.grader import Grade, Isolation, grade_notebook, invalid
 from tito.limits import current_limits
 from tito.nbgrader_course import COURSE_ID, nbgrader_api, nbgrader_call
 from tito.notebooks import read_notebook, write_notebook
+
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -162,24 +166,29 @@ def _read_submission(path: Path) -> nbformat.NotebookNode | Grade:
         return invalid(f"invalid notebook: {path.name} cannot be read ({type(error).__name__})")
 
 
-def _record(course_dir: Path, info: ModuleInfo, student: str, grade: Grade) -> None:
+def _gradebook(course_dir: Path) -> Gradebook:
+    from nbgrader.api import Gradebook
+
+    return Gradebook(f"sqlite:///{course_dir.resolve() / 'gradebook.db'}", COURSE_ID)
+
+
+def _record(gradebook: Gradebook, course_dir: Path, info: ModuleInfo, student: str, grade: Grade) -> None:
     """Store ``grade`` as ``student``'s autograded submission of ``info``, replacing any earlier one,
     and write the graded notebook to ``autograded/`` (what nbgrader's feedback reads)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     passed = {cell.name: cell.earned for cell in grade.cells}
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", COURSE_ID) as gradebook:
-        gradebook.update_or_create_student(student)
-        try:
-            gradebook.remove_submission(info.folder_name, student)
-        except MissingEntry:
-            pass  # first submission
-        submission = gradebook.add_submission(info.folder_name, student)
-        for notebook in submission.notebooks:
-            for entry in notebook.grades:
-                entry.auto_score = passed.get(entry.name, 0.0)
-                entry.manual_score = None
-        gradebook.db.commit()
+    gradebook.update_or_create_student(student)
+    try:
+        gradebook.remove_submission(info.folder_name, student)
+    except MissingEntry:
+        pass  # first submission
+    submission = gradebook.add_submission(info.folder_name, student)
+    for notebook in submission.notebooks:
+        for entry in notebook.grades:
+            entry.auto_score = passed.get(entry.name, 0.0)
+            entry.manual_score = None
+    gradebook.db.commit()
     folder = course_dir / "autograded" / student / info.folder_name
     if folder.exists():
         shutil.rmtree(folder)
@@ -192,18 +201,18 @@ def read_scores(course_dir: Path, info: ModuleInfo, student: str) -> Score:
 
     Only ``auto_score`` counts: a manual score, whoever wrote it, is not part of this grade.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    with _gradebook(course_dir) as gradebook:
+        return _scores(gradebook, info, student)
 
-    with Gradebook(f"sqlite:///{course_dir.resolve() / 'gradebook.db'}", COURSE_ID) as gradebook:
-        try:
-            notebook = gradebook.find_submission_notebook(info.slug, info.folder_name, student)
-        except MissingEntry as error:
-            raise TitoError(
-                f"No graded {info.folder_name} notebook for '{student}' in the gradebook: {error}"
-            ) from error
-        per_cell = {
-            grade.name: (float(grade.auto_score or 0.0), float(grade.max_score)) for grade in notebook.grades
-        }
+
+def _scores(gradebook: Gradebook, info: ModuleInfo, student: str) -> Score:
+    from nbgrader.api import MissingEntry
+
+    try:
+        notebook = gradebook.find_submission_notebook(info.slug, info.folder_name, student)
+    except MissingEntry as error:
+        raise TitoError(f"No graded {info.folder_name} notebook for '{student}' in the gradebook: {error}") from error
+    per_cell = {grade.name: (float(grade.auto_score or 0.0), float(grade.max_score)) for grade in notebook.grades}
     return Score(
         earned=sum(earned for earned, _ in per_cell.values()),
         possible=sum(possible for _, possible in per_cell.values()),
@@ -239,19 +248,19 @@ def autograde(
     limits = current_limits()
     isolation = Isolation(hidden=(course_dir, info.root.resolve()), visible=(info.root.resolve() / "data",))
     results = {}
-    for student, path in submissions.items():
-        submitted = _read_submission(path)
-        grade = (
-            submitted
-            if isinstance(submitted, Grade)
-            else grade_notebook(
-                template, submitted, staging / PACKAGE_NAME, limits, isolation, data_environment(info.root)
+    with _gradebook(course_dir) as gradebook, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=SAWarning)
+        for student, path in submissions.items():
+            submitted = _read_submission(path)
+            grade = (
+                submitted
+                if isinstance(submitted, Grade)
+                else grade_notebook(
+                    template, submitted, staging / PACKAGE_NAME, limits, isolation, data_environment(info.root)
+                )
             )
-        )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=SAWarning)
-            _record(course_dir, info, student, grade)
-        results[student] = Result(read_scores(course_dir, info, student), grade)
+            _record(gradebook, course_dir, info, student, grade)
+            results[student] = Result(_scores(gradebook, info, student), grade)
     return results
 
 

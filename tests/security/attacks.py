@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Limits while grading the battery. FAST: every cell of the reference runs well within it.
 # HANG: short, so that the attacks that hang on purpose cost seconds.
 FAST_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "20", "TITO_LIMIT_GRACE_SECONDS": "1"}
-HANG_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "2", "TITO_LIMIT_GRACE_SECONDS": "1"}
+HANG_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "1", "TITO_LIMIT_GRACE_SECONDS": "1"}
 # The modules in the battery: a new module joins with one line here.
 ATTACK_MODULES = (
     "01_tensor",
@@ -341,7 +341,7 @@ ATTACKS: tuple[Attack, ...] = (
     Attack(
         "endless-loop-ignoring-interrupts",
         blank_with("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
-        _zero(cell_reason="the cell ran longer than 2 s"),
+        _zero(cell_reason="the cell ran longer than 1 s"),
         slow=True,
     ),
     # Edited notebooks: the course's cells, points and metadata are what count.
