@@ -32,7 +32,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # HANG: short, so that the attacks that hang on purpose cost seconds.
 FAST_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "20", "TITO_LIMIT_GRACE_SECONDS": "1"}
 HANG_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "1", "TITO_LIMIT_GRACE_SECONDS": "1"}
-# The modules in the battery: a new module joins with one line here.
+# The modules in the battery: a new module joins with one line here. Each gets every attack
+# whose grade depends on the module's own cells (blank, reference, partial credit, crashes
+# after the reference, edited tests and points). The attacks on the grader itself (``grader_only``:
+# interpreter tampering, reaching the course folder, limits, broken files) exercise the same
+# code whatever the module; they run on the first two modules, the ones they were written for.
 ATTACK_MODULES = (
     "01_tensor",
     "02_autograd",
@@ -90,6 +94,8 @@ class Attack:
     slow: bool = field(default=False)  # hits a time limit on purpose
     # Defeated only by the sandbox's hidden folders, which need bubblewrap (tito/sandbox.py).
     needs_bubblewrap: bool = field(default=False)
+    # Tests the grader, not the module: run on GRADER_ATTACK_MODULES only (see ATTACK_MODULES).
+    grader_only: bool = field(default=False)
 
 
 # --------------------------------------------------------------------------- notebook edits
@@ -234,6 +240,7 @@ ATTACKS: tuple[Attack, ...] = (
             "get_ipython().ast_transformers.append(Neuter())"
         ),
         _zero(finding="IPython"),
+        grader_only=True,
     ),
     Attack(
         "ipython-ast-transformer-in-added-cell",
@@ -242,31 +249,37 @@ ATTACKS: tuple[Attack, ...] = (
             "get_ipython().ast_transformers.append(Neuter())"
         ),
         _zero(note="added to the notebook were not run"),
+        grader_only=True,
     ),
     Attack(
         "ipython-input-transformer",
         blank_with("get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"),
         _zero(finding="IPython"),
+        grader_only=True,
     ),
     Attack(
         "ipython-custom-exc",
         blank_with("get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)"),
         _zero(finding="swallows errors"),
+        grader_only=True,
     ),
     Attack(
         "numpy-allclose-patched",
         blank_with("import numpy as np\nnp.allclose = lambda *args, **kwargs: True"),
         _zero(Verdict.TAMPERED, "numpy.allclose replaced", finding="replaces np.allclose"),
+        grader_only=True,
     ),
     Attack(
         "assertion-error-patched",
         blank_with("import builtins\nbuiltins.AssertionError = type('Nothing', (Exception,), {})"),
         _zero(Verdict.TAMPERED, "builtins.AssertionError replaced", finding="builtins"),
+        grader_only=True,
     ),
     Attack(
         "trace-hook-skips-asserts",
         blank_with("import sys\nsys.settrace(lambda frame, event, arg: None)"),
         _zero(Verdict.TAMPERED, "tracing", finding="tracing hook"),
+        grader_only=True,
     ),
     Attack(
         "forged-results",
@@ -275,6 +288,7 @@ ATTACKS: tuple[Attack, ...] = (
             "    open('results.jsonl', 'a').write(json.dumps({'index': i, 'error': None, 'tampered': []}) + '\\n')"
         ),
         _zero(Verdict.TAMPERED, "not written by the runner"),
+        grader_only=True,
     ),
     # Reaching other students and the course's secrets.
     Attack(
@@ -286,6 +300,7 @@ ATTACKS: tuple[Attack, ...] = (
         ),
         _zero(),
         needs_bubblewrap=True,
+        grader_only=True,
     ),
     Attack(
         "read-hidden-tests",
@@ -295,6 +310,7 @@ ATTACKS: tuple[Attack, ...] = (
         ),
         _zero(),
         needs_bubblewrap=True,
+        grader_only=True,
     ),
     Attack(
         "sitecustomize-poison",
@@ -304,13 +320,15 @@ ATTACKS: tuple[Attack, ...] = (
             "    except OSError:\n        pass"
         ),
         _zero(),
+        grader_only=True,
     ),
     # Crashes, limits and broken files.
-    Attack("sys-exit", blank_with("import sys\nsys.exit(0)"), _zero(finding="ends the process")),
+    Attack("sys-exit", blank_with("import sys\nsys.exit(0)"), _zero(finding="ends the process"), grader_only=True),
     Attack(
         "keyboard-interrupt",
         blank_with("raise KeyboardInterrupt"),
         _zero(cell_reason="KeyboardInterrupt raised in the cell"),
+        grader_only=True,
     ),
     Attack(
         "os-exit-after-reference",
@@ -326,23 +344,27 @@ ATTACKS: tuple[Attack, ...] = (
         "huge-allocation",
         blank_with("import numpy as np\nhuge = np.ones(50 * 10**9 // 8)"),
         _zero(Verdict.MEMORY, "out of memory"),
+        grader_only=True,
     ),
     Attack(
         "ansi-escapes-in-errors",
         blank_with("raise ValueError('\\x1b[2J\\x1b[31mcleared your screen\\x07')"),
         _zero(cell_reason="cleared your screen (ValueError"),
+        grader_only=True,
     ),
     Attack(
         "endless-loop-ignoring-alarms",
         blank_with("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"),
         _zero(Verdict.TIMEOUT, "was still running"),
         slow=True,
+        grader_only=True,
     ),
     Attack(
         "endless-loop-ignoring-interrupts",
         blank_with("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
         _zero(cell_reason="the cell ran longer than 1 s"),
         slow=True,
+        grader_only=True,
     ),
     # Edited notebooks: the course's cells, points and metadata are what count.
     Attack("tests-replaced-by-pass", _blank_edited(_tests_replaced_by_pass), _zero()),
@@ -350,13 +372,28 @@ ATTACKS: tuple[Attack, ...] = (
     Attack("thousand-points-cell", _blank_edited(_thousand_points_cell), _zero(note="added to the notebook were not run")),
     Attack("points-raised", _blank_edited(_points_raised), _zero()),
     Attack("metadata-stripped", _blank_edited(_metadata_stripped), _zero()),
-    Attack("truncated-json", lambda c: _bytes(c.release)[:500], _zero(Verdict.INVALID, "invalid notebook")),
+    Attack("truncated-json", lambda c: _bytes(c.release)[:500], _zero(Verdict.INVALID, "invalid notebook"), grader_only=True),
     Attack(
         "cells-not-a-list",
         lambda c: json.dumps({"cells": "oops", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode(),
         _zero(Verdict.INVALID, "invalid notebook"),
+        grader_only=True,
     ),
+
 )
+
+
+GRADER_ATTACK_MODULES = ATTACK_MODULES[:2]
+
+
+def attack_cases(root: Path = REPO_ROOT) -> list[tuple[ModuleInfo, Attack]]:
+    """Every (module, attack) pair of the battery."""
+    return [
+        (info, attack)
+        for info in attack_modules(root)
+        for attack in ATTACKS
+        if not attack.grader_only or info.folder_name in GRADER_ATTACK_MODULES
+    ]
 
 
 def attack_modules(root: Path = REPO_ROOT) -> list[ModuleInfo]:
