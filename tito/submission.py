@@ -129,7 +129,8 @@ def assemble(template: nbformat.NotebookNode, submission: nbformat.NotebookNode)
     assembly = Assembly(graded)
     for cell in graded.cells:
         if not is_solution(cell):
-            cell.outputs = [] if cell.cell_type == "code" else cell.get("outputs")
+            if cell.cell_type == "code":
+                cell.outputs = []
             continue
         key = grade_id(cell) or cell.id
         if key in submitted:

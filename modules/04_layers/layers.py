@@ -722,7 +722,7 @@ class ModuleList(_IndexedModules):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder, e.g. for a removed layer)."""
+    """Returns its input unchanged; stands where a model needs a layer that does nothing (e.g. one switched off)."""
 
     def forward(self, input: Any) -> Any:
         return input

@@ -324,7 +324,7 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
-# %% ../../modules/04_layers/layers.py #7a261606
+# %% ../../modules/04_layers/layers.py #fb0ed6a9
 class _IndexedModules(Module):
     """Children named "0", "1", ...: the indexing shared by Sequential and ModuleList."""
 
@@ -390,7 +390,7 @@ class ModuleList(_IndexedModules):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder, e.g. for a removed layer)."""
+    """Returns its input unchanged; stands where a model needs a layer that does nothing (e.g. one switched off)."""
 
     def forward(self, input: Any) -> Any:
         return input
