@@ -144,7 +144,7 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     return {"loss": total_loss / samples, "accuracy": None if correct is None else correct / samples, "samples": samples}
     ### END SOLUTION
 
-# %% ../modules/07_training/training.py #97f3f1d3
+# %% ../modules/07_training/training.py #79fcf228
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -164,8 +164,9 @@ class EpochProgress:
     ``with EpochProgress(total, "epoch 1") as bar: bar.advance()`` per batch; ``total`` may
     be None (data without ``len``). ``console`` defaults to rich's console on stdout. The bar
     is drawn only on an interactive terminal: in a notebook or when the output goes to a
-    file it stays silent (rich would need ipywidgets there), and the ``Trainer``'s
-    per-epoch lines remain. It disappears when the epoch ends.
+    file it stays silent (there is no terminal line to redraw; rich would emit a widget or
+    an HTML output per redraw), and the ``Trainer``'s per-epoch lines remain. It
+    disappears when the epoch ends.
     """
 
     def __init__(self, total: int | None, description: str, refresh_seconds: float = 0.1, console: Any = None) -> None:

@@ -610,9 +610,10 @@ assert broken.training, "evaluate: restore the mode even when the loop raises (t
 # - `train_data` and `val_data` are anything iterable again and again that yields
 #   `(inputs, targets)` batches: the `Batches` above, Module 08's `DataLoader`, a list.
 # - With `progress=True`, a progress bar (the `rich` library, which `tito` also uses)
-#   shows the batches of the running epoch and a line is printed per epoch. Redrawing a
-#   bar costs time, so `EpochProgress` redraws at most every 0.1 s, not at every batch; the
-#   analysis below measures the difference.
+#   shows the batches of the running epoch on a terminal, and a line is printed per epoch
+#   (in a notebook only the lines: the bar needs a terminal). Redrawing a bar costs time,
+#   so `EpochProgress` redraws at most every 0.1 s, not at every batch; the analysis below
+#   measures the difference.
 # - `save_checkpoint(path)` and `load_checkpoint(path)`: section 6.
 
 # %%
@@ -636,8 +637,9 @@ class EpochProgress:
     ``with EpochProgress(total, "epoch 1") as bar: bar.advance()`` per batch; ``total`` may
     be None (data without ``len``). ``console`` defaults to rich's console on stdout. The bar
     is drawn only on an interactive terminal: in a notebook or when the output goes to a
-    file it stays silent (rich would need ipywidgets there), and the ``Trainer``'s
-    per-epoch lines remain. It disappears when the epoch ends.
+    file it stays silent (there is no terminal line to redraw; rich would emit a widget or
+    an HTML output per redraw), and the ``Trainer``'s per-epoch lines remain. It
+    disappears when the epoch ends.
     """
 
     def __init__(self, total: int | None, description: str, refresh_seconds: float = 0.1, console: Any = None) -> None:
@@ -771,19 +773,28 @@ def describe_epoch(record: dict[str, Any]) -> str:
 # ### Training the digits MLP
 #
 # The model of Module 04, 64 → 128 → 10 with a ReLU, trained with Module 05's
-# `CrossEntropyLoss` and Module 06's `Adam` on the 1,079 training digits in batches of 32,
-# checked on the 359 validation digits after each epoch. The cell prints one line per
-# epoch (from the `Trainer`) and then the accuracy on the 359 test digits, which played no
-# part in training.
+# `CrossEntropyLoss` and Module 06's `Adam` (learning rate 0.01, cut to 30% after 4
+# epochs by `StepLR`) on the 1,079 training digits in batches of 32, checked on the 359
+# validation digits after each epoch. The cell prints the validation accuracy before
+# training, one line per epoch (from the `Trainer`), and then the accuracy on the 359 test
+# digits, which played no part in training.
 
 # %%
 from tinytorch.nn import CrossEntropyLoss
 from tinytorch.optim import SGD, Adam
+from tinytorch.optim.lr_scheduler import StepLR
 
-manual_seed(0)
-model = Sequential(Linear(64, 128), ReLU(), Linear(128, 10))
-optimizer = Adam(model.parameters(), lr=1e-2)
-trainer = Trainer(model, CrossEntropyLoss(), optimizer)
+
+def digits_trainer(progress: bool = True) -> Trainer:
+    """The digits MLP with its loss, optimizer and schedule, seeded: the same start every time."""
+    manual_seed(0)
+    model = Sequential(Linear(64, 128), ReLU(), Linear(128, 10))
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    return Trainer(model, CrossEntropyLoss(), optimizer, scheduler=StepLR(optimizer, step_size=4, gamma=0.3),
+                   progress=progress)
+
+
+trainer = digits_trainer()
 train_batches = Batches(*digits["train"], batch_size=32, generator=np.random.default_rng(0))
 val_batches, test_batches = Batches(*digits["val"], batch_size=256), Batches(*digits["test"], batch_size=256)
 print(f"before training: validation accuracy {trainer.evaluate(val_batches)['accuracy']:.1%}")
@@ -1348,9 +1359,8 @@ assert straight.history.metric("lr") == resumed.history.metric("lr"), "resume: t
 checkpoint_folder = Path(tempfile.mkdtemp(prefix="tinytorch-checkpoints-"))
 checkpoint_path = checkpoint_folder / "digits.npz"
 trainer.save_checkpoint(checkpoint_path, extra={"note": "digits MLP, Module 07"})
-manual_seed(1)
-restored = Sequential(Linear(64, 128), ReLU(), Linear(128, 10))
-restored_trainer = Trainer(restored, CrossEntropyLoss(), Adam(restored.parameters(), lr=1e-2), progress=False)
+restored_trainer = digits_trainer(progress=False)  # a fresh, untrained model
+restored = restored_trainer.model
 info = restored_trainer.load_checkpoint(checkpoint_path)
 print(f"loaded epoch {info['epoch']}, extra {info['extra']}; test accuracy of the restored model "
       f"{restored_trainer.evaluate(test_batches)['accuracy']:.1%}")
@@ -1365,24 +1375,29 @@ print("a truncated file:", expect_error(CheckpointError, lambda: load_checkpoint
 # ### Where an epoch's time goes
 # One epoch of the digits MLP (batches of 32, `CrossEntropyLoss`, `Adam`) split into its
 # phases, each timed with `time.perf_counter()` around it: fetching the batch from the
-# data, the forward pass, the loss, the backward pass, the optimizer step, and the
-# progress display (`EpochProgress.advance`, drawing to an in-memory terminal so that
-# nothing is printed). The progress display is timed twice: redrawn at every batch, and
-# throttled to one redraw per 0.1 s as the `Trainer` does. Five epochs, totals per epoch.
+# data, the forward pass, the loss, the backward pass, the optimizer step (with
+# `zero_grad`), and the progress display (`EpochProgress.advance`, drawing to an in-memory
+# terminal so that nothing is printed). The progress display is timed two ways: redrawn at
+# every batch, and throttled to one redraw per 0.1 s as the `Trainer` does. Each way runs
+# one untimed warm-up epoch, then five timed ones; the table shows milliseconds per epoch
+# and each phase's share of the epoch.
 
 # %%
 from rich.console import Console
 
 
 def timed_epochs(refresh_seconds: float, epochs: int = 5) -> dict[str, float]:
-    """Seconds per epoch spent in each phase of training the digits MLP, averaged over ``epochs``."""
-    manual_seed(0)
-    timed_model = Sequential(Linear(64, 128), ReLU(), Linear(128, 10))
-    timed_loss, timed_optimizer = CrossEntropyLoss(), Adam(timed_model.parameters(), lr=1e-2)
+    """Seconds per epoch in each phase of training the digits MLP: the median over ``epochs``
+    epochs (the median shrugs off a disturbed epoch), after one warm-up epoch."""
+    timed = digits_trainer(progress=False)
+    timed_model, timed_loss, timed_optimizer = timed.model, timed.loss_fn, timed.optimizer
     batches = Batches(*digits["train"], batch_size=32, generator=np.random.default_rng(0))
-    phases = dict.fromkeys(("data batching", "forward", "loss", "backward", "optimizer step", "progress display"), 0.0)
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    for epoch in range(epochs):
+    names = ("data batching", "forward", "loss", "backward", "optimizer step", "progress display")
+    # an in-memory terminal: draws as on a screen, prints nothing (force_jupyter=False: even in a notebook)
+    console = Console(file=io.StringIO(), force_terminal=True, force_jupyter=False, width=100)
+    per_epoch = []
+    for epoch in range(epochs + 1):
+        phases = dict.fromkeys(names, 0.0)
         with EpochProgress(len(batches), f"epoch {epoch + 1}", refresh_seconds, console=console) as bar:
             batch_iterator = iter(batches)
             while True:
@@ -1403,10 +1418,10 @@ def timed_epochs(refresh_seconds: float, epochs: int = 5) -> dict[str, float]:
                 t5 = time.perf_counter()
                 bar.advance(f"loss {loss.item():.4f}")
                 t6 = time.perf_counter()
-                for phase, seconds in zip(("forward", "loss", "backward", "optimizer step", "progress display"),
-                                          (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+                for phase, seconds in zip(names[1:], (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
                     phases[phase] += seconds
-    return {phase: seconds / epochs for phase, seconds in phases.items()}
+        per_epoch.append(phases)
+    return {phase: float(np.median([phases[phase] for phases in per_epoch[1:]])) for phase in names}
 
 
 every_batch, throttled = timed_epochs(refresh_seconds=0.0), timed_epochs(refresh_seconds=0.1)
@@ -1424,7 +1439,7 @@ print(f"  {'total':<18}" + "".join(f"{sum(times.values()) * 1e3:12.2f} ms {'':9}
 # one training step (the states exist only after a step).
 
 # %%
-parameter_bytes = sum(p.nbytes for p in model.parameters())
+parameter_bytes = sum(p.nbytes for p in trainer.model.parameters())
 for name, make in (("SGD", lambda ps: SGD(ps, lr=0.1)), ("SGD momentum 0.9", lambda ps: SGD(ps, lr=0.1, momentum=0.9)),
                    ("Adam", lambda ps: Adam(ps, lr=1e-3))):
     manual_seed(0)

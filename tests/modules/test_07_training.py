@@ -179,11 +179,9 @@ def mlp(seed: int = 0) -> Sequential:
 
 
 def grads_of(*arrays: Any) -> list[Tensor]:
-    params = []
-    for values in arrays:
-        p = Tensor(np.zeros(np.shape(values)), requires_grad=True)
-        p.grad = Tensor(values)
-        params.append(p)
+    """Parameters whose gradients are ``arrays``, set by a real backward pass: d/dp sum(p * g) = g."""
+    params = [Tensor(np.ones(np.shape(a)), requires_grad=True) for a in arrays]
+    sum((p * Tensor(a)).sum() for p, a in zip(params, arrays)).backward()
     return params
 
 
@@ -338,22 +336,13 @@ def test_evaluate_weights_batches_by_size_and_restores_mode():
     assert not model.training
 
 
-class Spy(Sequential):
-    def __init__(self, *layers: Module) -> None:
-        super().__init__(*layers)
-        self.seen: list[tuple[bool, bool]] = []
-
-    def forward(self, input: Tensor) -> Tensor:
-        output = super().forward(input)
-        self.seen.append((self.training, output.grad_fn is not None))
-        return output
-
-
 def test_evaluate_runs_in_eval_mode_without_a_graph():
     x, y = blobs(30)
-    spy = Spy(Linear(8, 3))
-    evaluate(spy, cross_entropy, Loader(x, y, 10, seed=None))
-    assert spy.seen == [(False, False)] * 3
+    model = mlp()
+    seen: list[tuple[bool, bool]] = []
+    model.register_forward_hook(lambda module, args, output: seen.append((module.training, output.grad_fn is not None)))
+    evaluate(model, cross_entropy, Loader(x, y, 10, seed=None))
+    assert seen == [(False, False)] * 3
 
 
 def test_evaluate_restores_the_mode_after_an_error_and_rejects_empty_data():
