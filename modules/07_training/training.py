@@ -219,6 +219,24 @@ class ReferenceStepLR:
         self.base_lr, self.last_epoch = state_dict["base_lr"], state_dict["last_epoch"]
 
 
+class WatchedSGD(ReferenceSGD):
+    """ReferenceSGD that records what it is asked to do, and the gradients it sees at each step."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        super().__init__(params, lr)
+        self.calls: list[str] = []
+        self.seen: list[list[np.ndarray]] = []
+
+    def zero_grad(self) -> None:
+        self.calls.append("zero_grad")
+        super().zero_grad()
+
+    def step(self) -> None:
+        self.calls.append("step")
+        self.seen.append([p.grad.numpy().copy() for p in self.params])
+        super().step()
+
+
 def small_mlp(seed: int = 0, hidden: int = 16) -> Sequential:
     """A small seeded 64 -> hidden -> 10 MLP for the tests."""
     manual_seed(seed)
@@ -381,6 +399,10 @@ for p_norm in (1.0, 2.0, 3.0, math.inf):
 # **detached** (`outputs.detach()`, Module 01): the caller counts correct predictions from
 # them, and a detached tensor does not keep the whole graph of the step alive.
 #
+# The test below checks the order with an optimizer that records its calls. Step 4 uses
+# your `clip_grad_norm_`, so it is checked at the end of the module, together with the
+# `Trainer`: a mistake in clipping should not cost you the points of this step.
+#
 # ### Your task: `train_step`
 
 # %% nbgrader={"grade": false, "grade_id": "impl-train-step", "locked": false, "solution": true, "schema_version": 3}
@@ -414,24 +436,6 @@ def train_step(
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-train-step", "locked": true, "points": 3, "solution": false, "schema_version": 3}
-class WatchedSGD(ReferenceSGD):
-    """ReferenceSGD that records what it is asked to do, and the gradients it sees at each step."""
-
-    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
-        super().__init__(params, lr)
-        self.calls: list[str] = []
-        self.seen: list[list[np.ndarray]] = []
-
-    def zero_grad(self) -> None:
-        self.calls.append("zero_grad")
-        super().zero_grad()
-
-    def step(self) -> None:
-        self.calls.append("step")
-        self.seen.append([p.grad.numpy().copy() for p in self.params])
-        super().step()
-
-
 x_batch, y_batch = Tensor(train_images[:32]), Tensor(train_labels[:32], dtype=np.int64)
 model = small_mlp()
 before = [p.numpy().copy() for p in model.parameters()]
@@ -445,13 +449,6 @@ assert outputs.grad_fn is None and not outputs.requires_grad, "train_step: retur
 assert watched.calls == ["zero_grad", "step"], f"train_step: call zero_grad() once, then step() once; got {watched.calls}"
 assert all(not np.array_equal(a, p.numpy()) for a, p in zip(before, model.parameters())), (
     "train_step: every parameter should change after the step")
-
-clip_model = small_mlp()
-clipping = WatchedSGD(clip_model.parameters(), lr=0.1)
-train_step(clip_model, reference_cross_entropy, clipping, x_batch, y_batch, max_grad_norm=0.01)
-seen_norm = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in clipping.seen[0]))
-assert seen_norm <= 0.01 + 1e-6, (
-    f"train_step: with max_grad_norm=0.01 the optimizer must see clipped gradients (norm <= 0.01), saw {seen_norm:.4f}")
 ### BEGIN HIDDEN TESTS
 twice = small_mlp(seed=4)
 twice_opt = WatchedSGD(twice.parameters(), lr=0.0)  # lr 0: the weights stay, so both steps see the same gradient
@@ -1316,8 +1313,12 @@ def load_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: Any 
 # a checkpoint forgets (the momentum buffers, the scheduler's epoch, the shuffling
 # generator) shows up as a difference. The test uses SGD with momentum and a step
 # schedule, on shuffled batches of 200 training digits.
+#
+# This last test runs the whole chain through the given `Trainer`: your `train_step`
+# (with clipping by your `clip_grad_norm_` when `max_grad_norm` is set), `write_atomically`
+# and `read_checkpoint`. The tests above check each of them on its own.
 
-# %% nbgrader={"grade": true, "grade_id": "test-resume", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+# %% nbgrader={"grade": true, "grade_id": "test-trainer-resume", "locked": true, "points": 3, "solution": false, "schema_version": 3}
 def resume_run(folder: Path, split_at: int | None, epochs: int = 4, seed: int = 0, momentum: float = 0.9) -> Trainer:
     """Train ``epochs`` epochs; with ``split_at``, stop there, save, and continue in new objects."""
     def build() -> tuple[Trainer, Batches]:
@@ -1338,12 +1339,22 @@ def resume_run(folder: Path, split_at: int | None, epochs: int = 4, seed: int = 
     return trainer
 
 
+clip_model = small_mlp()
+clipping = WatchedSGD(clip_model.parameters(), lr=0.1)
+Trainer(clip_model, reference_cross_entropy, clipping, max_grad_norm=0.01, progress=False).fit(
+    Batches(train_images[:64], train_labels[:64], 32), 1)
+seen_norms = [math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)) for grads in clipping.seen]
+assert len(seen_norms) == 2 and max(seen_norms) <= 0.01 + 1e-6, (
+    f"train_step with max_grad_norm=0.01 (via Trainer): the optimizer must see gradients clipped by clip_grad_norm_ "
+    f"to a norm <= 0.01, saw norms {seen_norms}")
+
 folder = Path(tempfile.mkdtemp(prefix="tinytorch-resume-"))
 straight, resumed = resume_run(folder, None), resume_run(folder, 2)
 assert resumed.epoch == 4 and resumed.history.metric("epoch") == [1, 2, 3, 4], (
     f"resume: the history goes on from the saved epoch, got epochs {resumed.history.metric('epoch')}")
 assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(straight.model.parameters(), resumed.model.parameters())), (
-    "resume: 2 epochs + save + load + 2 epochs must give exactly the parameters of 4 epochs in one go")
+    "resume: 2 epochs + save + load + 2 epochs must give exactly the parameters of 4 epochs in one go "
+    "(check train_step, write_atomically and read_checkpoint)")
 assert straight.history.metric("train_loss") == resumed.history.metric("train_loss"), "resume: identical losses"
 ### BEGIN HIDDEN TESTS
 straight, resumed = resume_run(folder, None, epochs=5, seed=3, momentum=0.5), resume_run(folder, 3, epochs=5, seed=3, momentum=0.5)
