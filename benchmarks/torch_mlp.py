@@ -48,12 +48,3 @@ class TorchStep:
 
 def version() -> str:
     return torch.__version__
-
-
-def threads() -> int:
-    """Intra-op threads PyTorch uses on the CPU."""
-    return torch.get_num_threads()
-
-
-def set_threads(count: int) -> None:
-    torch.set_num_threads(count)
