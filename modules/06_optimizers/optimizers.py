@@ -72,7 +72,6 @@ import numpy as np
 from tinytorch.autograd import no_grad
 from tinytorch.tensor import Tensor
 
-
 # %% [markdown]
 # ## 1. The optimizer: parameter groups and state
 #
@@ -331,14 +330,14 @@ def gradient_with_decay(param: np.ndarray, grad: np.ndarray, weight_decay: float
 
 
 # %% [markdown]
-# The tests check in-place updates with two given helpers: `peak_new_bytes(fn)` runs `fn()`
+# The tests check in-place updates with a given helper: `peak_new_bytes(fn)` runs `fn()`
 # under `tracemalloc` and returns the peak number of bytes it allocated (NumPy reports its
-# arrays to `tracemalloc`), and `expect_error` from Module 01.
+# arrays to `tracemalloc`); `Parameter` comes from Module 04.
 
 # %% nbgrader={"grade": false, "grade_id": "given-test-helpers", "locked": true, "solution": false, "schema_version": 3}
 import tracemalloc
 
-from tinytorch.tensor import expect_error
+from tinytorch.nn.layers import Parameter
 
 
 def peak_new_bytes(fn: Callable[[], Any]) -> int:
@@ -473,7 +472,6 @@ peak = peak_new_bytes(lambda: sgd_update(big, big_grad, big_buf, big_tmp, lr=0.1
 assert peak < 0.1 * big.nbytes
 ### END HIDDEN TESTS
 
-
 # %% [markdown]
 # The class `SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
 # *, maximize=False)` is given. Its `_step_group` reads the group's hyperparameters once,
@@ -524,7 +522,6 @@ class SGD(Optimizer):
 
 # %%
 import tinytorch.autograd  # noqa: F401  (gradients for .backward())
-from tinytorch.nn.layers import Parameter
 
 target = Tensor([1.0, -2.0, 0.5])
 x = Parameter(np.zeros(3, dtype=np.float32))
@@ -658,7 +655,6 @@ for t, g in enumerate(grads, start=1):
     adam_update(param, g, m, v, None, t, tmp, lr=0.3, beta1=0.5, beta2=0.6, eps=0.1)
 assert np.allclose(param, adam_reference(start, grads, 0.3, 0.5, 0.6, 0.1, False)[0])
 ### END HIDDEN TESTS
-
 
 # %% [markdown]
 # ### AdamW: decoupled weight decay
@@ -1024,7 +1020,6 @@ for name in names:
     assert np.allclose(ours, trajectories[f"{name}/trajectory"], rtol=1e-9, atol=1e-12), f"{name}: the parameters differ from PyTorch's"
 ### END HIDDEN TESTS
 
-
 # %% [markdown]
 # ## 7. Saving and restoring the state
 #
@@ -1105,7 +1100,6 @@ packed = pack_state(groups, {c: {"x": Tensor([1.0])}, a: {"x": Tensor([2.0])}})
 assert set(packed["state"]) == {0, 2} and packed["state"][2]["x"].data.tolist() == [1.0]
 ### END HIDDEN TESTS
 
-
 # %% [markdown]
 # A round trip through the classes: optimizer A takes 5 steps, its state dict is loaded
 # into a fresh optimizer B over copies of A's parameters, and both take 5 more steps with
@@ -1131,7 +1125,6 @@ for step in range(5, 10):
         opt.step()
 print("after 5 + 5 steps, A and B bit-identical:", all(np.array_equal(p.data, q.data) for p, q in zip(params_a, params_b)),
       "| B's second group lr:", opt_b.param_groups[1]["lr"])
-
 
 # %% [markdown]
 # ## 8. Systems analysis
@@ -1171,7 +1164,6 @@ for label, make in (("SGD", lambda ps: SGD(ps, lr=0.1)),
     workspace = sum(flat.nbytes for flat in optimizer._workspace.values())
     print(f"{label:17}: parameters {param_bytes:7,} B, state {kept:7,} B ({kept / param_bytes:.2f}x the parameters), "
           f"shared scratch {workspace:6,} B")
-
 
 # %% [markdown]
 # ### One Adam step next to a hand-written NumPy Adam
@@ -1235,7 +1227,7 @@ print(f"one step of a 256x256 float32 parameter ({big.nbytes:,} B): tinytorch al
 # larger along $x_2$ than along $x_1$. SGD's learning rate must stay below $2/100$ or the
 # $x_2$ coordinate diverges, so it crawls along $x_1$; momentum helps; Adam divides each
 # coordinate's step by the size of its own gradient. We print $f$ after some steps of each
-# (the learning rates are the largest round values that do not diverge for SGD).
+# (SGD's 0.019 is just below that limit of 0.02).
 
 # %%
 def run_quadratic(make: Callable[[list[Parameter]], Optimizer], steps: int, T_max: int | None = None) -> list[float]:
@@ -1261,7 +1253,6 @@ for label, make, T_max in (("SGD lr=0.019", lambda ps: SGD(ps, lr=0.019), None),
                            ("Adam lr=0.1, cosine", lambda ps: Adam(ps, lr=0.1), max(checkpoints))):
     values = run_quadratic(make, max(checkpoints), T_max)
     print(f"{label:26}: " + ", ".join(f"f after {n:3} steps = {values[n - 1]:.2e}" for n in checkpoints))
-
 
 # %% [markdown]
 # ## Summary
