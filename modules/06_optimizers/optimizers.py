@@ -1225,9 +1225,10 @@ print(f"one step of a 256x256 float32 parameter ({big.nbytes:,} B): tinytorch al
 # ### SGD and Adam on an ill-conditioned problem
 # $f(x) = \frac{1}{2}(x_1^2 + 100\,x_2^2)$ from $(1, 1)$: the curvature is 100 times
 # larger along $x_2$ than along $x_1$. SGD's learning rate must stay below $2/100$ or the
-# $x_2$ coordinate diverges, so it crawls along $x_1$; momentum helps; Adam divides each
-# coordinate's step by the size of its own gradient. We print $f$ after some steps of each
-# (SGD's 0.019 is just below that limit of 0.02).
+# $x_2$ coordinate diverges, so it crawls along $x_1$. Momentum overshoots at first and is
+# far ahead after 200 steps; Adam divides each coordinate's step by the size of its own
+# gradient. We print $f$ after some steps of each (SGD's 0.019 is just below that limit of
+# 0.02).
 
 # %%
 def run_quadratic(make: Callable[[list[Parameter]], Optimizer], steps: int, T_max: int | None = None) -> list[float]:
