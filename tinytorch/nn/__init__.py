@@ -18,6 +18,7 @@ from typing import Any
 BUILT_BY: dict[str, str] = {
     "tinytorch.nn.activations": "03_activations",
     "tinytorch.nn.layers": "04_layers",
+    "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
 }
 
