@@ -42,6 +42,7 @@ ATTACK_MODULES = (
     "02_autograd",
     "03_activations",
     "04_layers",
+    "05_losses",
     "08_dataloader",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
