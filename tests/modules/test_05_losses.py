@@ -42,8 +42,10 @@ REDUCTIONS = ("none", "mean", "sum")
 # float64 NumPy references
 # ---------------------------------------------------------------------------------------------
 def np_log_softmax(x: np.ndarray, dim: int) -> np.ndarray:
-    shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    """x minus its log-sum-exp along dim (the max is factored out of the sum for stability)."""
+    peak = np.max(x, axis=dim, keepdims=True)
+    log_sum_exp = peak + np.log(np.sum(np.exp(x - peak), axis=dim, keepdims=True))
+    return x - log_sum_exp
 
 
 def reduce(values: np.ndarray, reduction: str, total: float | None = None) -> np.ndarray:
@@ -178,13 +180,17 @@ def make_case(name: str, ignore: bool = False) -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal(shape) * 2, target
 
 
+def class_weight(x: np.ndarray) -> np.ndarray:
+    """Distinct weights, one per class of logits ``x`` ((C,) or (N, C, ...))."""
+    return np.linspace(0.5, 2.0, x.shape[1] if x.ndim >= 2 else x.shape[0])
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_cross_entropy_matches_the_reference(case: str, reduction: str, weighted: bool) -> None:
     x, target = make_case(case, ignore=True)
-    classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
-    weight = np.linspace(0.5, 2.0, classes) if weighted else None
+    weight = class_weight(x) if weighted else None
     out = cross_entropy(f64(x), int_tensor(target), None if weight is None else f64(weight), reduction=reduction)
     expected = ref_cross_entropy(x, target, weight, reduction=reduction)
     assert out.shape == (target.shape if reduction == "none" else ())
@@ -198,8 +204,7 @@ def test_cross_entropy_matches_the_reference(case: str, reduction: str, weighted
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_cross_entropy_gradcheck(case: str, reduction: str) -> None:
     x, target = make_case(case, ignore=True)
-    classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
-    weight = f64(np.linspace(0.5, 2.0, classes))
+    weight = f64(class_weight(x))
     assert gradcheck(lambda z: cross_entropy(z, int_tensor(target), weight, reduction=reduction), [f64(x, True)])
     assert gradcheck(lambda z: nll_loss(z, int_tensor(target), reduction=reduction), [f64(x, True)])
 
@@ -258,8 +263,7 @@ def test_int32_class_indices_work() -> None:
 @pytest.mark.parametrize("weighted", [False, True])
 def test_label_smoothing_with_class_indices(case: str, reduction: str, weighted: bool) -> None:
     x, target = make_case(case, ignore=True)
-    classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
-    weight = np.linspace(0.5, 2.0, classes) if weighted else None
+    weight = class_weight(x) if weighted else None
     w_tensor = None if weight is None else f64(weight)
     out = cross_entropy(f64(x), int_tensor(target), w_tensor, reduction=reduction, label_smoothing=0.2)
     expected = ref_cross_entropy(x, target, weight, reduction=reduction, smoothing=0.2)
