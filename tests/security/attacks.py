@@ -42,6 +42,7 @@ ATTACK_MODULES = (
     "02_autograd",
     "03_activations",
     "04_layers",
+    "05_losses",
     "06_optimizers",
     "07_training",
     "08_dataloader",

@@ -18,6 +18,7 @@ from typing import Any
 BUILT_BY: dict[str, str] = {
     "tinytorch.nn.activations": "03_activations",
     "tinytorch.nn.layers": "04_layers",
+    "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
 }
@@ -36,6 +37,10 @@ EXPORTS: dict[str, str] = {
     "GELU": "tinytorch.nn.layers",
     "Softmax": "tinytorch.nn.layers",
     "LogSoftmax": "tinytorch.nn.layers",
+    "MSELoss": "tinytorch.nn.losses",
+    "NLLLoss": "tinytorch.nn.losses",
+    "CrossEntropyLoss": "tinytorch.nn.losses",
+    "BCEWithLogitsLoss": "tinytorch.nn.losses",
 }
 
 

@@ -21,6 +21,10 @@ EXPORTS: dict[str, str] = {
     "gelu": "tinytorch.nn.activations",
     "softmax": "tinytorch.nn.activations",
     "log_softmax": "tinytorch.nn.activations",
+    "mse_loss": "tinytorch.nn.losses",
+    "nll_loss": "tinytorch.nn.losses",
+    "cross_entropy": "tinytorch.nn.losses",
+    "binary_cross_entropy_with_logits": "tinytorch.nn.losses",
 }
 
 
