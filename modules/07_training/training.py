@@ -798,6 +798,7 @@ print(f"before training: validation accuracy {trainer.evaluate(val_batches)['acc
 history = trainer.fit(train_batches, epochs=8, val_data=val_batches)
 print(f"test accuracy after {trainer.epoch} epochs: {trainer.evaluate(test_batches)['accuracy']:.1%}")
 
+
 # %% [markdown]
 # ### Learning curves
 #
@@ -953,6 +954,7 @@ packed = pack_state({"weights": Tensor([[1.0, 2.0]]), "state": {0: {"step": np.i
 print("JSON structure:", json.dumps(packed))
 print("array entries: ", {name: (array.dtype.name, array.shape) for name, array in packed_arrays.items()})
 print("unpacked:      ", unpack_state(packed, packed_arrays))
+
 
 # %% [markdown]
 # ### Saving atomically
