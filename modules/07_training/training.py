@@ -1480,11 +1480,11 @@ for name, make in (("SGD", lambda ps: SGD(ps, lr=0.1)), ("SGD momentum 0.9", lam
 # 1. In the timing above, which phase dominates an epoch of this small MLP? Would the
 #    answer change for a model 100 times wider, and what does that mean for where to
 #    optimize (Modules 15 and 16)?
-# 2. Redrawing the progress bar at every batch costs a measurable share of the epoch
-#    here. Why does throttling by time, rather than every $k$ batches, keep the cost low
-#    for both fast and slow models?
-# 3. The Adam checkpoint is about three times the parameters. What else would a
-#    checkpoint of a large language model hold, and why do large runs shard it?
+# 2. In the same table, compare the progress display's share when it redraws at every
+#    batch with its share when throttled. Why does throttling by time, rather than every
+#    $k$ batches, keep the cost low for both fast and slow models?
+# 3. The last cell prints the Adam checkpoint at about three times the parameters. What
+#    else would a checkpoint of a large language model hold, and why do large runs shard it?
 # 4. The bit-for-bit test restores two random generators. Which difference would you see
 #    if the data's generator were not saved, and which if tinytorch's were not (think of
 #    Dropout in Module 10)?
