@@ -13,7 +13,8 @@
 #   and `state_dict()`, with dotted names like `"0.weight"`;
 # - `run_with_hooks`: what `model(x)` does: forward-pre hooks, `forward`, forward hooks;
 # - `load_state`: `load_state_dict`, which refuses a checkpoint that does not fit;
-# - `linear`: the function behind `Linear`, `x @ W.T + b`.
+# - `linear_kernel` and `linear_backward`: `Linear`'s `x @ W.T + b` as one op with a
+#   closed-form backward, registered through the dispatch seam.
 #
 # You are given `Parameter`, the `Module` class that calls your functions, `Linear`,
 # `Sequential`, `ModuleList`, `Identity` and the activation modules (`ReLU`, `GELU`,
@@ -55,7 +56,8 @@ import numpy as np
 
 import tinytorch.tensor as tensor_module
 from tinytorch.nn.activations import gelu, log_softmax, relu, sigmoid, softmax, tanh
-from tinytorch.tensor import ShapeError, Tensor
+from tinytorch.autograd import Node, register_gradient
+from tinytorch.tensor import ShapeError, Tensor, dispatch, register_kernel
 
 
 # %% [markdown]
@@ -555,17 +557,35 @@ expect_error(ShapeError, lambda: load_state(model, {"scale": np.zeros((3, 1))}, 
 # $$y = x W^\top + b, \qquad x: (\dots, \text{in}),\ W: (\text{out}, \text{in}),\ b: (\text{out},),\ y: (\dots, \text{out}).$$
 #
 # The weight is stored `(out_features, in_features)`, as in PyTorch: row $j$ holds the
-# weights of output $j$. Any number of leading batch dimensions pass through (Module 01's
-# matmul broadcasts them), and the bias broadcasts over them. Gradients come from Module 02:
-# `matmul`, `permute` (`.T`) and `add` are already differentiable.
+# weights of output $j$. Any number of leading batch dimensions pass through, and the bias
+# broadcasts over them.
 #
-# ### Your task: `linear`
-# The function `torch.nn.functional.linear(input, weight, bias=None)`: shapes are checked
-# by the `Linear` layer that calls it, so write only the computation.
+# Module 02 could already differentiate `input @ weight.T + bias`: it is three recorded ops
+# (`permute`, `matmul`, `add`), so three graph nodes per layer and per step, each with its
+# Python cost in the forward and the backward pass, and a bias gradient that `unbroadcast`
+# has to sum. For the small layers of this course that Python cost is a large share of the
+# step. So `linear` is **one op**, registered through the dispatch seam like Module 03's
+# activations: a kernel and a closed-form backward. The analysis at the end times both
+# versions side by side.
+#
+# **Backward.** Flatten the leading dimensions so that every row is one sample:
+# $X$ is $(N, \text{in})$ and the output gradient $G$ is $(N, \text{out})$. Then
+#
+# $$\frac{\partial L}{\partial x} = G W \;(\dots, \text{in}), \qquad
+#   \frac{\partial L}{\partial W} = G^\top X \;(\text{out}, \text{in}), \qquad
+#   \frac{\partial L}{\partial b} = \textstyle\sum_{\text{rows}} G \;(\text{out},).$$
+#
+# The weight's gradient adds up the contribution of every sample, which is exactly what the
+# matrix product $G^\top X$ does. An input that does not require grad gets `None` (the
+# input batch usually does not, and $G W$ is as costly as the forward matmul).
+#
+# ### Your task: `linear_kernel`
+# The forward computation on NumPy arrays; `bias` may be None (no bias).
 
-# %% nbgrader={"grade": false, "grade_id": "impl-linear", "locked": false, "solution": true, "schema_version": 3}
+# %% nbgrader={"grade": false, "grade_id": "impl-linear-kernel", "locked": false, "solution": true, "schema_version": 3}
 #| export
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+@register_kernel("linear")
+def linear_kernel(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``input @ weight.T + bias``: ``(..., in) -> (..., out)`` for ``weight`` of shape ``(out, in)``.
 
     ``bias`` of shape ``(out,)`` or None (no bias).
@@ -579,20 +599,106 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-linear", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+# %% nbgrader={"grade": true, "grade_id": "test-linear-kernel", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(0)
 x_val, w_val, b_val = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
-out = linear(Tensor(x_val), Tensor(w_val), Tensor(b_val))
-assert out.shape == (5, 4), f"linear: (5, 3) inputs with a (4, 3) weight give (5, 4), got {out.shape}"
-assert np.allclose(out.numpy(), x_val @ w_val.T + b_val, atol=1e-5), "linear: expected input @ weight.T + bias"
-assert np.allclose(linear(Tensor(x_val), Tensor(w_val)).numpy(), x_val @ w_val.T, atol=1e-5), "linear: bias=None means no bias"
+out = linear_kernel(x_val, w_val, b_val)
+assert out.shape == (5, 4), f"linear_kernel: (5, 3) inputs with a (4, 3) weight give (5, 4), got {out.shape}"
+assert np.allclose(out, x_val @ w_val.T + b_val), "linear_kernel: expected input @ weight.T + bias"
+assert np.allclose(linear_kernel(x_val, w_val), x_val @ w_val.T), "linear_kernel: bias=None means no bias"
 batch = rng.standard_normal((2, 5, 3))
-assert np.allclose(linear(Tensor(batch), Tensor(w_val), Tensor(b_val)).numpy(), batch @ w_val.T + b_val, atol=1e-5), (
-    "linear: leading batch dimensions pass through: (2, 5, 3) -> (2, 5, 4)"
+assert np.allclose(linear_kernel(batch, w_val, b_val), batch @ w_val.T + b_val), (
+    "linear_kernel: leading batch dimensions pass through: (2, 5, 3) -> (2, 5, 4)"
 )
-w = Tensor(w_val, requires_grad=True)
-linear(Tensor(x_val), w).sum().backward()
-assert w.grad is not None and w.grad.shape == (4, 3), "linear: the weight must receive a gradient of its own shape"
+
+
+# %% [markdown]
+# ### Your task: `linear_backward`
+# The three gradients above, for a node whose inputs are `(input, weight)` or
+# `(input, weight, bias)`: return one gradient per input, in that order, each of its
+# input's shape, and `None` for an input that does not require grad. The test hands it a
+# node built with `linear_node` (read-only, below), so your kernel is not involved.
+
+# %% nbgrader={"grade": false, "grade_id": "given-linear-node", "locked": true, "solution": false, "schema_version": 3}
+def linear_node(*arrays: np.ndarray, requires_grad: tuple[bool, ...] | None = None) -> Node:
+    """The Node recording ``linear(*arrays)``, its output computed here from the closed form.
+
+    ``requires_grad``: one flag per array (default: all True).
+    """
+    flags = requires_grad or (True,) * len(arrays)
+    inputs = tuple(Tensor(a, dtype=np.float64, requires_grad=flag) for a, flag in zip(arrays, flags))
+    out = arrays[0] @ arrays[1].T + (arrays[2] if len(arrays) == 3 else 0.0)
+    return Node("linear", inputs, {}, np.asarray(out, dtype=np.float64))
+
+
+# %% nbgrader={"grade": false, "grade_id": "impl-linear-backward", "locked": false, "solution": true, "schema_version": 3}
+#| export
+@register_gradient("linear")
+def linear_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ...]:
+    """Gradients of ``input @ weight.T + bias`` for the inputs of ``node``, in their order.
+
+    ``grad`` has the output's shape ``(..., out)``. Returns ``(grad_input, grad_weight)`` or
+    ``(grad_input, grad_weight, grad_bias)``: ``grad @ W`` of shape ``(..., in)``, ``G.T @ X``
+    of shape ``(out, in)`` and ``G`` summed over rows, shape ``(out,)``, where ``G`` and ``X``
+    are ``grad`` and the input with their leading dimensions flattened into rows. ``None``
+    for an input whose ``requires_grad`` is False.
+    Hint: ``grad.reshape(-1, grad.shape[-1])``; the inputs are ``node.inputs`` (Tensors: use ``.data``).
+    """
+    ### BEGIN SOLUTION
+    input, weight = node.inputs[0], node.inputs[1]
+    grad_rows = grad.reshape(-1, grad.shape[-1])  # (N, out): every leading dimension is a sample
+    grad_input = grad @ weight.data if input.requires_grad else None
+    grad_weight = grad_rows.T @ input.data.reshape(-1, input.shape[-1]) if weight.requires_grad else None
+    if len(node.inputs) == 2:
+        return grad_input, grad_weight
+    grad_bias = grad_rows.sum(axis=0) if node.inputs[2].requires_grad else None
+    return grad_input, grad_weight, grad_bias
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-linear-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+rng = np.random.default_rng(1)
+x_val, w_val, b_val = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+g_val = rng.standard_normal((5, 4))
+grads = linear_backward(g_val, linear_node(x_val, w_val, b_val))
+assert len(grads) == 3, f"linear_backward: a node with input, weight and bias needs 3 gradients, got {len(grads)}"
+grad_x, grad_w, grad_b = grads
+assert grad_x.shape == (5, 3) and np.allclose(grad_x, g_val @ w_val), "linear_backward: grad_input should be grad @ weight"
+assert grad_w.shape == (4, 3) and np.allclose(grad_w, g_val.T @ x_val), "linear_backward: grad_weight should be grad.T @ input"
+assert grad_b.shape == (4,) and np.allclose(grad_b, g_val.sum(axis=0)), "linear_backward: grad_bias should be grad summed over rows"
+grads = linear_backward(g_val, linear_node(x_val, w_val))
+assert len(grads) == 2, "linear_backward: a node without bias has 2 inputs, so 2 gradients"
+grads = linear_backward(g_val, linear_node(x_val, w_val, b_val, requires_grad=(False, True, True)))
+assert grads[0] is None, "linear_backward: an input that does not require grad gets None (skip the matmul)"
+batch, g_batch = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+grad_x, grad_w, grad_b = linear_backward(g_batch, linear_node(batch, w_val, b_val))
+assert grad_x.shape == (2, 5, 3) and np.allclose(grad_x, g_batch @ w_val), "linear_backward: grad_input keeps the (2, 5, 3) shape"
+assert grad_w.shape == (4, 3) and np.allclose(grad_w, np.einsum("bno,bni->oi", g_batch, batch)), (
+    "linear_backward: grad_weight sums over every leading dimension: flatten (2, 5, 4) and (2, 5, 3) into rows first"
+)
+assert np.allclose(grad_b, g_batch.sum(axis=(0, 1))), "linear_backward: grad_bias sums over every leading dimension"
+### BEGIN HIDDEN TESTS
+x1, g1 = rng.standard_normal(3), rng.standard_normal(4)
+grad_x, grad_w, grad_b = linear_backward(g1, linear_node(x1, w_val, b_val))
+assert grad_x.shape == (3,) and np.allclose(grad_x, g1 @ w_val), "linear_backward: a 1-d input (3,) gets a (3,) gradient"
+assert np.allclose(grad_w, np.outer(g1, x1)) and np.allclose(grad_b, g1), "linear_backward: a 1-d input is one row"
+grads = linear_backward(g_val, linear_node(x_val, w_val, b_val, requires_grad=(True, False, False)))
+assert grads[1] is None and grads[2] is None, "linear_backward: a frozen weight and bias get None"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The function `torch.nn.functional.linear(input, weight, bias=None)` is one `dispatch` call
+# (given): with a bias the op has three inputs, without one two. Shapes are checked by the
+# `Linear` layer that calls it.
+
+# %%
+#| export
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` as one recorded op: ``(..., in) -> (..., out)`` for ``weight``
+    of shape ``(out, in)`` and ``bias`` of shape ``(out,)`` or None."""
+    if bias is None:
+        return dispatch("linear", input, weight)
+    return dispatch("linear", input, weight, bias)
 
 
 # %% [markdown]
@@ -859,10 +965,43 @@ print(f"no hooks {plain * 1e6:7.1f} us/call; no-op hook on each of {len(handles)
       f"({noop / plain:.2f}x); recording hook {recording * 1e6:7.1f} us ({recording / plain:.2f}x)")
 
 # %% [markdown]
+# ### One op or three: what fusing `linear` saves
+# The same layer's forward and backward, batch 64, 64 -> 128, timed side by side: once as
+# the fused op you wrote, once composed from Module 01's ops (`x @ w.T + b`, three graph
+# nodes). Both give the same gradients; the difference is Python work per node.
+
+# %%
+x = Tensor(np.random.default_rng(0).standard_normal((64, 64)), dtype=np.float32)
+layer = Linear(64, 128)
+
+
+def fused_step() -> None:
+    layer.zero_grad()
+    linear(x, layer.weight, layer.bias).sum().backward()
+
+
+def composed_step() -> None:
+    layer.zero_grad()
+    (x @ layer.weight.T + layer.bias).sum().backward()
+
+
+fused_step()
+fused_grads = [p.grad.numpy().copy() for p in layer.parameters()]
+composed_step()
+assert all(np.allclose(a, p.grad.numpy(), atol=1e-5) for a, p in zip(fused_grads, layer.parameters()))
+fused_times, composed_times = [], []
+for _ in range(7):  # alternate, so both see the same machine load
+    fused_times.append(min(timeit.repeat(fused_step, number=200, repeat=1)) / 200)
+    composed_times.append(min(timeit.repeat(composed_step, number=200, repeat=1)) / 200)
+print(f"forward + backward of Linear(64, 128) at batch 64: fused {min(fused_times) * 1e6:6.1f} us, "
+      f"composed {min(composed_times) * 1e6:6.1f} us ({min(composed_times) / min(fused_times):.2f}x the fused time)")
+
+# %% [markdown]
 # ## Summary
 #
 # You wrote the walk over a module tree, the hook protocol of `Module.__call__`, checkpoint
-# loading that refuses what does not fit, and the linear map. With the given `Module`,
+# loading that refuses what does not fit, and the linear map as one op with its closed-form
+# backward. With the given `Module`,
 # `Parameter`, `Linear`, `Sequential`, `ModuleList` and activation layers, `tinytorch.nn`
 # now builds models the way `torch.nn` does: `from tinytorch.nn import Linear, ReLU,
 # Sequential`.

@@ -36,6 +36,7 @@ from tinytorch.nn.layers import (
     Softmax,
     Tanh,
     linear,
+    linear_backward,
 )
 from tinytorch.tensor import ShapeError, Tensor, manual_seed, randn
 
@@ -275,6 +276,29 @@ def test_linear_gradients_match_finite_differences() -> None:
     assert gradcheck(lambda x, w: linear(x, w), [x, w])
     batched = Tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     assert gradcheck(linear, [batched, w, b])
+
+
+def test_linear_is_one_recorded_op_and_skips_gradients_nobody_needs() -> None:
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((6, 4)).astype(np.float32))
+    w = Tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    b = Tensor(rng.standard_normal(3).astype(np.float32))
+    out = linear(x, w, b)
+    assert out.grad_fn.op == "linear" and out.grad_fn.inputs == (x, w, b)
+    grads = linear_backward(np.ones((6, 3)), out.grad_fn)
+    assert grads[0] is None and grads[2] is None  # neither x nor b requires grad
+    np.testing.assert_allclose(grads[1], np.ones((6, 3)).T @ x.numpy(), rtol=1e-6)
+    out.sum().backward()
+    assert x.grad is None and b.grad is None and w.grad.shape == (3, 4)
+
+
+def test_linear_gradients_with_a_one_dimensional_input() -> None:
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal(4), requires_grad=True)
+    w = Tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    b = Tensor(rng.standard_normal(2), requires_grad=True)
+    assert linear(x, w, b).shape == (2,)
+    assert gradcheck(linear, [x, w, b])
 
 
 def test_linear_closed_form_gradients() -> None:
