@@ -23,7 +23,7 @@ sandbox:
 	    echo "note: bubblewrap (bwrap) is not installed; grading runs without its sandbox and the tests that need it are skipped"; \
 	  fi; }
 
-## demo: train a small MLP on the bundled digits with modules 01-02
+## demo: train the digits MLP with modules 01-08 (Trainer, progress bar); writes build/demo/digits_curve.png
 demo: $(STAMP)
 	$(PY) examples/train_digits_mlp.py
 

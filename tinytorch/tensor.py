@@ -15,7 +15,7 @@ __all__ = ['DEFAULT_DTYPE', 'SUPPORTED_DTYPES', 'FLOAT_DTYPES', 'Kernel', 'Graph
            'ShapeError', 'DtypeError', 'expect_error', 'as_array', 'bytes_for', 'broadcast_shape', 'DispatchObserver',
            'register_kernel', 'register_entry', 'set_graph_recorder', 'set_backward_engine', 'add_observer',
            'remove_observer', 'dispatch', 'matmul_kernel', 'normalize_axes', 'mean_kernel', 'infer_shape', 'Tensor',
-           'manual_seed', 'zeros', 'ones', 'randn', 'arange']
+           'manual_seed', 'get_rng_state', 'set_rng_state', 'zeros', 'ones', 'randn', 'arange']
 
 # %% ../modules/01_tensor/tensor.py #3be6ee8f
 DEFAULT_DTYPE = np.dtype(np.float32)
@@ -662,7 +662,7 @@ class Tensor:
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
         return dispatch("getitem", self, index=index)
 
-# %% ../modules/01_tensor/tensor.py #b24a856c
+# %% ../modules/01_tensor/tensor.py #06651bca
 _GENERATOR = np.random.default_rng(0)
 
 
@@ -671,6 +671,23 @@ def manual_seed(seed: int) -> np.random.Generator:
     global _GENERATOR
     _GENERATOR = np.random.default_rng(seed)
     return _GENERATOR
+
+
+def get_rng_state() -> dict[str, Any]:
+    """A copy of the default generator's state (``bit_generator.state``: a dict of ints and
+    strings, e.g. ``{"bit_generator": "PCG64", "state": {...}, ...}``)."""
+    return _GENERATOR.bit_generator.state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put the default generator back at ``state``, a dict from ``get_rng_state()``.
+
+    TypeError for anything but a dict; NumPy raises ValueError for the state of another
+    kind of bit generator. The generator object stays the same (only its state changes).
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"set_rng_state expects the dict get_rng_state() returned, got {type(state).__name__}")
+    _GENERATOR.bit_generator.state = state
 
 
 def zeros(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:

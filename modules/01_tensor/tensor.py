@@ -1035,7 +1035,9 @@ class Tensor:
 # `zeros`, `ones`, `randn` and `arange` create tensors directly. Random numbers come from a
 # NumPy `Generator`: pass your own (`np.random.default_rng(0)`) for full control, or call
 # `manual_seed(s)` to reset the shared default one, so an experiment can be repeated
-# exactly.
+# exactly. `get_rng_state()` and `set_rng_state(state)` save and restore where the default
+# generator is in its sequence (as `torch.get_rng_state` / `torch.set_rng_state` do), so a
+# training run resumed from a checkpoint (Module 07) draws the same numbers it would have.
 
 # %%
 #| export
@@ -1047,6 +1049,23 @@ def manual_seed(seed: int) -> np.random.Generator:
     global _GENERATOR
     _GENERATOR = np.random.default_rng(seed)
     return _GENERATOR
+
+
+def get_rng_state() -> dict[str, Any]:
+    """A copy of the default generator's state (``bit_generator.state``: a dict of ints and
+    strings, e.g. ``{"bit_generator": "PCG64", "state": {...}, ...}``)."""
+    return _GENERATOR.bit_generator.state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put the default generator back at ``state``, a dict from ``get_rng_state()``.
+
+    TypeError for anything but a dict; NumPy raises ValueError for the state of another
+    kind of bit generator. The generator object stays the same (only its state changes).
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"set_rng_state expects the dict get_rng_state() returned, got {type(state).__name__}")
+    _GENERATOR.bit_generator.state = state
 
 
 def zeros(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:

@@ -974,3 +974,20 @@ def test_expect_error_lets_a_stub_through_even_where_a_runtime_error_is_expected
     stub = NotImplementedError("on purpose")
     assert expect_error(NotImplementedError, _raise(stub)) is stub
 
+
+
+def test_rng_state_round_trip_restores_the_sequence():
+    from tinytorch.tensor import get_rng_state, set_rng_state
+
+    manual_seed(3)
+    randn(2)
+    state = get_rng_state()
+    expected = randn(4, 3).numpy()
+    randn(7)  # move on, then come back
+    set_rng_state(state)
+    np.testing.assert_array_equal(randn(4, 3).numpy(), expected, err_msg="set_rng_state must restore the sequence")
+    assert get_rng_state() != state, "get_rng_state returns a snapshot, not a live view"
+    with pytest.raises(TypeError, match="get_rng_state"):
+        set_rng_state([1, 2])
+    with pytest.raises(ValueError):
+        set_rng_state(np.random.MT19937(0).state)

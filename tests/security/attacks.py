@@ -44,6 +44,7 @@ ATTACK_MODULES = (
     "04_layers",
     "05_losses",
     "06_optimizers",
+    "07_training",
     "08_dataloader",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)

@@ -20,6 +20,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.layers": "04_layers",
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
+    "tinytorch.training": "07_training",
 }
 
 # public name -> package file that defines it
