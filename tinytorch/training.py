@@ -144,7 +144,7 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     return {"loss": total_loss / samples, "accuracy": None if correct is None else correct / samples, "samples": samples}
     ### END SOLUTION
 
-# %% ../modules/07_training/training.py #79fcf228
+# %% ../modules/07_training/training.py #545900a9
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -163,10 +163,9 @@ class EpochProgress:
 
     ``with EpochProgress(total, "epoch 1") as bar: bar.advance()`` per batch; ``total`` may
     be None (data without ``len``). ``console`` defaults to rich's console on stdout. The bar
-    is drawn only on an interactive terminal: in a notebook or when the output goes to a
-    file it stays silent (there is no terminal line to redraw; rich would emit a widget or
-    an HTML output per redraw), and the ``Trainer``'s per-epoch lines remain. It
-    disappears when the epoch ends.
+    is drawn on a terminal and in Jupyter (rich updates one ipywidgets output in place); when
+    the output goes to a file or a pipe it stays silent (there is no line to redraw) and the
+    ``Trainer``'s per-epoch lines remain. It disappears when the epoch ends.
     """
 
     def __init__(self, total: int | None, description: str, refresh_seconds: float = 0.1, console: Any = None) -> None:
@@ -175,7 +174,7 @@ class EpochProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = console if console is not None else Console()
-        self.shown = console.is_terminal
+        self.shown = console.is_terminal or console.is_jupyter
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), auto_refresh=False, transient=True, console=console)
         self.total, self.description, self.refresh_seconds = total, description, refresh_seconds
@@ -209,16 +208,19 @@ class Trainer:
 
     ``optimizer`` needs ``zero_grad()``, ``step()`` and ``param_groups`` (PyTorch's), and for
     checkpoints ``state_dict()`` / ``load_state_dict()``; so does ``scheduler`` (``step()``).
-    ``max_grad_norm`` clips every step's gradients (``clip_grad_norm_``). ``epoch`` counts
-    the epochs done; ``history`` holds one record per epoch.
+    ``max_grad_norm`` clips every step's gradients (``clip_grad_norm_``). ``progress`` shows a
+    bar per epoch and prints a line per epoch; ``console`` (a rich Console) is where the bar
+    goes (default: stdout). ``epoch`` counts the epochs done; ``history`` holds one record per epoch.
     """
 
     def __init__(self, model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer: Any, *,
-                 scheduler: Any = None, max_grad_norm: float | None = None, progress: bool = True) -> None:
+                 scheduler: Any = None, max_grad_norm: float | None = None, progress: bool = True,
+                 console: Any = None) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer needs a tinytorch Module as its model, got {type(model).__name__}")
         self.model, self.loss_fn, self.optimizer, self.scheduler = model, loss_fn, optimizer, scheduler
         self.max_grad_norm, self.progress = max_grad_norm, progress
+        self.console = console  # where the progress bar is drawn (a rich Console; None: stdout)
         self.epoch = 0
         self.history = History()
         self.train_data: Any = None  # the last data fit() trained on: its generator goes into checkpoints
@@ -252,7 +254,8 @@ class Trainer:
         self.model.train()
         total_loss, correct, samples = 0.0, 0, 0
         total = len(data) if hasattr(data, "__len__") else None
-        display = EpochProgress(total, f"epoch {self.epoch + 1}") if self.progress else contextlib.nullcontext()
+        display = (EpochProgress(total, f"epoch {self.epoch + 1}", console=self.console) if self.progress
+                   else contextlib.nullcontext())
         with display as bar:
             for inputs, targets in data:
                 loss, outputs = train_step(self.model, self.loss_fn, self.optimizer, inputs, targets, self.max_grad_norm)

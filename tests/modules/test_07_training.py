@@ -465,6 +465,25 @@ def test_epoch_progress_draws_on_a_terminal_and_throttles():
     assert silent.getvalue() == "" and bar.done == 5
 
 
+def test_trainer_draws_its_bar_on_the_console_it_is_given(capsys):
+    from rich.console import Console
+
+    x, y = blobs(40)
+    model = mlp()
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, force_jupyter=False, width=80)
+    Trainer(model, cross_entropy, Momentum(model.parameters(), 0.1), console=console).fit(Loader(x, y, 20), 1)
+    assert "epoch 1" in screen.getvalue()
+    assert capsys.readouterr().out.startswith("epoch   1")  # the per-epoch line still goes to stdout
+
+
+def test_the_bar_is_shown_in_jupyter_and_not_in_a_pipe():
+    from rich.console import Console
+
+    assert EpochProgress(3, "epoch 1", console=Console(file=io.StringIO(), force_jupyter=True)).shown
+    assert not EpochProgress(3, "epoch 1", console=Console(file=io.StringIO(), force_jupyter=False)).shown
+
+
 def test_plot_history_draws_and_writes_a_png(tmp_path):
     from matplotlib.figure import Figure
 
