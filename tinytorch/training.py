@@ -144,7 +144,7 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     return {"loss": total_loss / samples, "accuracy": None if correct is None else correct / samples, "samples": samples}
     ### END SOLUTION
 
-# %% ../modules/07_training/training.py #545900a9
+# %% ../modules/07_training/training.py #a924a20a
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -180,11 +180,13 @@ class EpochProgress:
         self.total, self.description, self.refresh_seconds = total, description, refresh_seconds
         self.done = 0
         self.last_drawn = -math.inf
+        self.started = False
 
     def __enter__(self) -> EpochProgress:
-        if self.shown:
-            self.progress.start()
-            self.task = self.progress.add_task(self.description, total=self.total)
+        # The bar starts at its first redraw, ``refresh_seconds`` into the epoch: an epoch
+        # shorter than that draws nothing, and pays nothing for starting and clearing a bar.
+        self.last_drawn = time.perf_counter()
+        self.started = False
         return self
 
     def advance(self, note: str = "") -> None:
@@ -194,12 +196,16 @@ class EpochProgress:
             return
         now = time.perf_counter()
         if now - self.last_drawn >= self.refresh_seconds:
+            if not self.started:
+                self.progress.start()
+                self.task = self.progress.add_task(self.description, total=self.total)
+                self.started = True
             self.progress.update(self.task, completed=self.done, description=f"{self.description} {note}")
             self.progress.refresh()
             self.last_drawn = now
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.shown:
+        if self.started:
             self.progress.stop()
 
 
@@ -246,8 +252,15 @@ class Trainer:
                                  "val_loss": val["loss"], "val_accuracy": val["accuracy"], "lr": lr,
                                  "seconds": time.perf_counter() - start})
             if self.progress:
-                print(describe_epoch(self.history[-1]), flush=True)
+                self.report(describe_epoch(self.history[-1]))
         return self.history
+
+    def report(self, line: str) -> None:
+        """Print ``line`` on the trainer's console (plain text), or on stdout without one."""
+        if self.console is None:
+            print(line, flush=True)
+        else:
+            self.console.out(line, highlight=False)
 
     def train_epoch(self, data: Iterable[Any]) -> dict[str, Any]:
         """One pass of ``train_step`` over ``data``; per-sample mean loss and accuracy."""

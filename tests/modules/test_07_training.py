@@ -466,15 +466,29 @@ def test_epoch_progress_draws_on_a_terminal_and_throttles():
 
 
 def test_trainer_draws_its_bar_on_the_console_it_is_given(capsys):
+    import time
+
     from rich.console import Console
 
     x, y = blobs(40)
+
+    class SlowLoader(Loader):  # 4 batches of 0.05 s: the bar starts 0.1 s into the epoch
+        def __iter__(self):
+            for batch in super().__iter__():
+                time.sleep(0.05)
+                yield batch
+
     model = mlp()
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, force_jupyter=False, width=80)
-    Trainer(model, cross_entropy, Momentum(model.parameters(), 0.1), console=console).fit(Loader(x, y, 20), 1)
-    assert "epoch 1" in screen.getvalue()
-    assert capsys.readouterr().out.startswith("epoch   1")  # the per-epoch line still goes to stdout
+    Trainer(model, cross_entropy, Momentum(model.parameters(), 0.1), console=console).fit(SlowLoader(x, y, 10), 1)
+    assert "epoch 1 loss" in screen.getvalue()  # the bar, with the running loss
+    assert "epoch   1 | train loss" in screen.getvalue()  # the epoch's line
+    assert capsys.readouterr().out == ""
+    quick = io.StringIO()
+    fast_console = Console(file=quick, force_terminal=True, force_jupyter=False, width=80)
+    Trainer(model, cross_entropy, Momentum(model.parameters(), 0.1), console=fast_console).fit(Loader(x, y, 20), 1)
+    assert "epoch 1 loss" not in quick.getvalue() and "epoch   1 | train loss" in quick.getvalue()
 
 
 def test_the_bar_is_shown_in_jupyter_and_not_in_a_pipe():
