@@ -144,7 +144,7 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     return {"loss": total_loss / samples, "accuracy": None if correct is None else correct / samples, "samples": samples}
     ### END SOLUTION
 
-# %% ../modules/07_training/training.py #a924a20a
+# %% ../modules/07_training/training.py #f7142815
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -256,11 +256,11 @@ class Trainer:
         return self.history
 
     def report(self, line: str) -> None:
-        """Print ``line`` on the trainer's console (plain text), or on stdout without one."""
-        if self.console is None:
-            print(line, flush=True)
-        else:
-            self.console.out(line, highlight=False)
+        """Print ``line`` to the file of the trainer's console, or to stdout without one.
+
+        A plain ``print``: one line per epoch needs none of rich's rendering, which costs more.
+        """
+        print(line, file=None if self.console is None else self.console.file, flush=True)
 
     def train_epoch(self, data: Iterable[Any]) -> dict[str, Any]:
         """One pass of ``train_step`` over ``data``; per-sample mean loss and accuracy."""

@@ -26,7 +26,7 @@
 # `Module.__call__` is the seam three later modules plug into without touching any layer:
 #
 # ```
-#   model(x) ──► Module.__call__ ──► run_with_hooks(model, (x,), {})
+#   model(x) ──► Module.__call__ ──► run_with_hooks(model, (x,), {})   (if it has hooks)
 #                                      │ forward-pre hooks(module, args)        ◄── Module 18: re-apply pruning masks
 #                                      │ output = module.forward(*args)
 #                                      │ forward hooks(module, args, output)    ◄── Module 15: time per layer
@@ -174,7 +174,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return run_with_hooks(self, args, kwargs)
+        if self._forward_pre_hooks or self._forward_hooks:
+            return run_with_hooks(self, args, kwargs)
+        return self.forward(*args, **kwargs)  # no hook: nothing to run around forward (PyTorch skips too)
 
     def register_forward_pre_hook(self, hook: Callable[[Module, tuple[Any, ...]], Any]) -> RemovableHandle:
         """Run ``hook(module, args)`` before ``forward``; a non-None result replaces ``args``
@@ -371,8 +373,10 @@ print("named_parameters of the tree:", [(name, p.shape) for name, p in tree.name
 # ## 4. Calling a module: hooks
 #
 # `model(x)` calls `Module.__call__`, which calls `run_with_hooks(model, args, kwargs)`, not
-# `forward` directly. Hooks let code outside a layer watch or change what goes in and out,
-# without editing or subclassing the layer. The protocol is PyTorch's:
+# `forward` directly, whenever the module has a hook (without any, it calls `forward`
+# straight away, as PyTorch does, so the common case pays nothing for the seam). Hooks let
+# code outside a layer watch or change what goes in and out, without editing or
+# subclassing the layer. The protocol is PyTorch's:
 #
 # 1. Each **forward-pre hook**, in the order registered, is called as `hook(module, args)`
 #    (`args` a tuple of the positional arguments). If it returns `None`, nothing changes; if

@@ -728,11 +728,11 @@ class Trainer:
         return self.history
 
     def report(self, line: str) -> None:
-        """Print ``line`` on the trainer's console (plain text), or on stdout without one."""
-        if self.console is None:
-            print(line, flush=True)
-        else:
-            self.console.out(line, highlight=False)
+        """Print ``line`` to the file of the trainer's console, or to stdout without one.
+
+        A plain ``print``: one line per epoch needs none of rich's rendering, which costs more.
+        """
+        print(line, file=None if self.console is None else self.console.file, flush=True)
 
     def train_epoch(self, data: Iterable[Any]) -> dict[str, Any]:
         """One pass of ``train_step`` over ``data``; per-sample mean loss and accuracy."""

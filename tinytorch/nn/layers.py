@@ -35,7 +35,7 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
-# %% ../../modules/04_layers/layers.py #2a3d8116
+# %% ../../modules/04_layers/layers.py #3bd91a32
 class RemovableHandle:
     """Returned by ``register_forward_hook`` and friends: ``handle.remove()`` unregisters the hook."""
 
@@ -105,7 +105,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return run_with_hooks(self, args, kwargs)
+        if self._forward_pre_hooks or self._forward_hooks:
+            return run_with_hooks(self, args, kwargs)
+        return self.forward(*args, **kwargs)  # no hook: nothing to run around forward (PyTorch skips too)
 
     def register_forward_pre_hook(self, hook: Callable[[Module, tuple[Any, ...]], Any]) -> RemovableHandle:
         """Run ``hook(module, args)`` before ``forward``; a non-None result replaces ``args``
