@@ -144,7 +144,7 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     return {"loss": total_loss / samples, "accuracy": None if correct is None else correct / samples, "samples": samples}
     ### END SOLUTION
 
-# %% ../modules/07_training/training.py #f7142815
+# %% ../modules/07_training/training.py #196e5102
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -173,10 +173,11 @@ class EpochProgress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        console = console if console is not None else Console()
-        self.shown = console.is_terminal or console.is_jupyter
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), auto_refresh=False, transient=True, console=console)
+        self.console = console if console is not None else Console()
+        self.shown = self.console.is_terminal or self.console.is_jupyter
+        self.progress: Any = None  # made at the first redraw: an epoch that draws nothing never builds one
+        self.columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.progress_class = Progress
         self.total, self.description, self.refresh_seconds = total, description, refresh_seconds
         self.done = 0
         self.last_drawn = -math.inf
@@ -197,6 +198,8 @@ class EpochProgress:
         now = time.perf_counter()
         if now - self.last_drawn >= self.refresh_seconds:
             if not self.started:
+                self.progress = self.progress_class(*self.columns, auto_refresh=False, transient=True,
+                                                    console=self.console)
                 self.progress.start()
                 self.task = self.progress.add_task(self.description, total=self.total)
                 self.started = True
