@@ -35,9 +35,10 @@ test: $(STAMP) sandbox
 export: $(STAMP)
 	$(VENV)/bin/tito export
 
-## bench: dispatch-overhead benchmark (ratios measured side by side, not a test)
+## bench: the dispatch-overhead and training benchmarks (ratios measured side by side, not a test)
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch_overhead
+	$(PY) -m benchmarks.training
 
 clean:
 	rm -rf build .pytest_cache .hypothesis benchmarks/results
