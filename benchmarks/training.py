@@ -11,7 +11,8 @@ interleaved in the same rounds (``benchmarks.timing``):
 
 1. one training step at batch 64: forward, cross-entropy, backward, SGD step, vs
    ``benchmarks.numpy_training`` (goal: <= 2.0x NumPy; PyTorch eager, if installed:
-   goal <= 0.8x PyTorch's time);
+   goal <= 0.8x PyTorch's time); also with ``Linear`` computed from three recorded ops
+   instead of Module 04's single ``linear`` op, to show what fusing it saves;
 2. one Adam step over the MLP's four parameters vs a hand-written NumPy Adam (goal <= 1.5x);
 3. one training epoch over the digits' training split (1,079 images, batch 64, shuffled)
    through ``DataLoader`` + ``Trainer`` vs the same loop in NumPy (goal <= 2.0x), with the
@@ -47,11 +48,19 @@ LR = 0.1
 STEP_GOAL, STEP_TORCH_GOAL, ADAM_GOAL, EPOCH_GOAL = 2.0, 0.8, 1.5, 2.0
 BUDGET_SHARES = (0.35, 0.25, 0.4)
 NUMPY, TINYTORCH, TORCH = "numpy hand-written", "tinytorch", "pytorch"
+COMPOSED = "tinytorch, Linear as 3 ops"  # what fusing Linear into one op saves
 
 
-def tinytorch_mlp(weights: numpy_training.NumpyMLP) -> Sequential:
-    """The MLP as tinytorch layers, holding copies of ``weights``."""
-    model = Sequential(Linear(SIZES[0], SIZES[1]), ReLU(), Linear(SIZES[1], SIZES[2]))
+class ComposedLinear(Linear):
+    """``Linear`` computed from three recorded ops, ``x @ W.T + b``, as before Module 04 fused them."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input @ self.weight.T + self.bias
+
+
+def tinytorch_mlp(weights: numpy_training.NumpyMLP, linear: type[Linear] = Linear) -> Sequential:
+    """The MLP as tinytorch layers of class ``linear``, holding copies of ``weights``."""
+    model = Sequential(linear(SIZES[0], SIZES[1]), ReLU(), linear(SIZES[1], SIZES[2]))
     model.load_state_dict(dict(zip(("0.weight", "0.bias", "2.weight", "2.bias"), (Tensor(a.copy()) for a in weights.arrays()))))
     return model
 
@@ -110,10 +119,17 @@ def measure_step(settings: TimingSettings, with_torch: bool) -> Comparison:
         step()
     check_same("tinytorch SGD step", reference.arrays(), parameter_arrays(checked))
 
+    composed = tinytorch_mlp(weights, ComposedLinear)
+    composed_step = tinytorch_step_on(composed)
+    for _ in range(3):
+        composed_step()
+    check_same("tinytorch SGD step, Linear as three ops", reference.arrays(), parameter_arrays(composed))
+
     mine = weights.copy()
     candidates: dict[str, Callable[[], object]] = {
         NUMPY: lambda: numpy_training.sgd_step(mine, x, labels, LR),
         TINYTORCH: tinytorch_step_on(tinytorch_mlp(weights)),
+        COMPOSED: tinytorch_step_on(tinytorch_mlp(weights, ComposedLinear)),
     }
     torch_name = None
     if with_torch:

@@ -5,8 +5,9 @@ with Module 05's ``CrossEntropyLoss``, Module 06's ``Adam`` and ``CosineAnnealin
 ``Trainer`` (a progress bar on a terminal, one line per epoch) and Module 08's
 ``DataLoader`` over the seeded train/validation/test split of ``load_digits()``. The
 learning curve goes to ``build/demo/digits_curve.png``. The settings (Adam at 0.01, cosine
-schedule, 15 epochs) were chosen by validation accuracy over four seeds; the test split is
-used once, for the final figure.
+schedule, 15 epochs) are the best of five candidates by mean validation accuracy over four
+seeds (``examples/choose_digits_settings.py`` prints them); the test split is used once,
+for the final figure.
 
 Run: ``python examples/train_digits_mlp.py`` (``make demo`` does it in the venv).
 """

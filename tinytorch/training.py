@@ -144,7 +144,7 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     return {"loss": total_loss / samples, "accuracy": None if correct is None else correct / samples, "samples": samples}
     ### END SOLUTION
 
-# %% ../modules/07_training/training.py #196e5102
+# %% ../modules/07_training/training.py #d60a3302
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -169,25 +169,19 @@ class EpochProgress:
     """
 
     def __init__(self, total: int | None, description: str, refresh_seconds: float = 0.1, console: Any = None) -> None:
-        # imported here: rich is needed only when a bar is shown, and importing it takes time
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.console import Console  # imported here: importing rich takes time
 
         self.console = console if console is not None else Console()
         self.shown = self.console.is_terminal or self.console.is_jupyter
-        self.progress: Any = None  # made at the first redraw: an epoch that draws nothing never builds one
-        self.columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self.progress_class = Progress
         self.total, self.description, self.refresh_seconds = total, description, refresh_seconds
         self.done = 0
+        self.progress: Any = None  # the rich Progress, made at the first redraw
         self.last_drawn = -math.inf
-        self.started = False
 
     def __enter__(self) -> EpochProgress:
         # The bar starts at its first redraw, ``refresh_seconds`` into the epoch: an epoch
         # shorter than that draws nothing, and pays nothing for starting and clearing a bar.
         self.last_drawn = time.perf_counter()
-        self.started = False
         return self
 
     def advance(self, note: str = "") -> None:
@@ -197,18 +191,23 @@ class EpochProgress:
             return
         now = time.perf_counter()
         if now - self.last_drawn >= self.refresh_seconds:
-            if not self.started:
-                self.progress = self.progress_class(*self.columns, auto_refresh=False, transient=True,
-                                                    console=self.console)
-                self.progress.start()
-                self.task = self.progress.add_task(self.description, total=self.total)
-                self.started = True
+            if self.progress is None:
+                self.start()
             self.progress.update(self.task, completed=self.done, description=f"{self.description} {note}")
             self.progress.refresh()
             self.last_drawn = now
 
+    def start(self) -> None:
+        """Make and show the bar."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), auto_refresh=False, transient=True, console=self.console)
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=self.total)
+
     def __exit__(self, *exc_info: object) -> None:
-        if self.started:
+        if self.progress is not None:
             self.progress.stop()
 
 

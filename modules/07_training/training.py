@@ -641,25 +641,19 @@ class EpochProgress:
     """
 
     def __init__(self, total: int | None, description: str, refresh_seconds: float = 0.1, console: Any = None) -> None:
-        # imported here: rich is needed only when a bar is shown, and importing it takes time
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.console import Console  # imported here: importing rich takes time
 
         self.console = console if console is not None else Console()
         self.shown = self.console.is_terminal or self.console.is_jupyter
-        self.progress: Any = None  # made at the first redraw: an epoch that draws nothing never builds one
-        self.columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self.progress_class = Progress
         self.total, self.description, self.refresh_seconds = total, description, refresh_seconds
         self.done = 0
+        self.progress: Any = None  # the rich Progress, made at the first redraw
         self.last_drawn = -math.inf
-        self.started = False
 
     def __enter__(self) -> EpochProgress:
         # The bar starts at its first redraw, ``refresh_seconds`` into the epoch: an epoch
         # shorter than that draws nothing, and pays nothing for starting and clearing a bar.
         self.last_drawn = time.perf_counter()
-        self.started = False
         return self
 
     def advance(self, note: str = "") -> None:
@@ -669,18 +663,23 @@ class EpochProgress:
             return
         now = time.perf_counter()
         if now - self.last_drawn >= self.refresh_seconds:
-            if not self.started:
-                self.progress = self.progress_class(*self.columns, auto_refresh=False, transient=True,
-                                                    console=self.console)
-                self.progress.start()
-                self.task = self.progress.add_task(self.description, total=self.total)
-                self.started = True
+            if self.progress is None:
+                self.start()
             self.progress.update(self.task, completed=self.done, description=f"{self.description} {note}")
             self.progress.refresh()
             self.last_drawn = now
 
+    def start(self) -> None:
+        """Make and show the bar."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), auto_refresh=False, transient=True, console=self.console)
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=self.total)
+
     def __exit__(self, *exc_info: object) -> None:
-        if self.started:
+        if self.progress is not None:
             self.progress.stop()
 
 
@@ -796,8 +795,8 @@ def describe_epoch(record: dict[str, Any]) -> str:
 # checked on the 359 validation digits after each epoch. The cell prints the validation
 # accuracy before training, one line per epoch (from the `Trainer`), and then the accuracy
 # on the 359 test digits, which played no part in training. The settings were chosen by
-# validation accuracy over four seeds (the test digits were not looked at to choose them),
-# as `examples/train_digits_mlp.py` says.
+# validation accuracy over four seeds (the test digits were not looked at to choose them):
+# the repository's `examples/choose_digits_settings.py` prints that comparison.
 
 # %%
 from tinytorch.nn import CrossEntropyLoss

@@ -25,7 +25,7 @@ def test_main_runs_every_measurement_and_writes_results(tmp_path: Path, capsys: 
         for candidate in comparison["candidates"].values():
             assert math.isfinite(candidate["best_seconds"]) and candidate["best_seconds"] > 0
     printed = capsys.readouterr().out
-    assert "data loading" in printed and "progress bar" in printed
+    assert "data loading" in printed and "progress bar" in printed and "Linear as 3 ops" in printed
     assert "epoch   1" not in printed  # the Trainer's lines go to the benchmark's hidden console
 
 

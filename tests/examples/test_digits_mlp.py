@@ -19,7 +19,7 @@ from tinytorch.optim.lr_scheduler import CosineAnnealingLR
 from tinytorch.tensor import manual_seed
 from tinytorch.training import Trainer
 
-EPOCHS = 15  # with Adam at 0.01 and a cosine schedule: chosen by validation accuracy (examples/train_digits_mlp.py)
+EPOCHS = 15  # with Adam at 0.01 and a cosine schedule: chosen by validation accuracy (examples/choose_digits_settings.py)
 
 
 def digits_trainer(seed: int = 0, epochs: int = EPOCHS) -> tuple[Trainer, DataLoader]:

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import tinytorch.autograd  # noqa: F401  (gradients for .backward())
 from tinytorch import training
-from tinytorch.nn.layers import Linear, Module, ReLU, Sequential
+from tinytorch.nn.layers import Linear, ReLU, Sequential
 from tinytorch.tensor import Tensor, manual_seed, randn
 from tinytorch.training import (
     CheckpointError,

@@ -24,7 +24,6 @@ from tinytorch.data import (
     Digits,
     Subset,
     TensorDataset,
-    batch_indices,
     collate,
     common_length,
     count_batches,
