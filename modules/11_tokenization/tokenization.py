@@ -117,6 +117,7 @@ print(f"corpus: {len(corpus.encode('utf-8')):,} bytes, {len(corpus):,} character
 print(f"train + val == all: {train_text + val_text == corpus}")
 print(split_stories(corpus)[0])
 
+
 # %% [markdown]
 # ## 2. Characters as tokens
 #
@@ -190,7 +191,6 @@ assert char_encode(sample, stoi_val) == [stoi_val[c] for c in sample], "char_enc
 assert char_encode("xqyq", stoi_val, unk_id=0) == [0, 0, 1, 0], "char_encode: every unknown character becomes unk_id"
 expect_error(ValueError, lambda: char_encode("xy\nq", stoi_val, start=5), "'q'", "position 8", what="char_encode with start=5")
 ### END HIDDEN TESTS
-
 
 # %% [markdown]
 # The tokenizer around it, given. Two helpers serve both tokenizers of this module:
@@ -433,6 +433,7 @@ print(f"first 200,000 characters of the train split: {sum(corpus_words.values())
       f"{len(corpus_words):,} distinct words")
 print("most frequent:", [(bytes(word).decode(), count) for word, count in Counter(corpus_words).most_common(6)])
 
+
 # %% [markdown]
 # ### Your task: `count_pairs`
 # Count the adjacent pairs of every word, each occurrence weighted by the word's count. A
@@ -472,7 +473,6 @@ for word, count in words_val.items():
 assert count_pairs(words_val) == expected, "count_pairs: wrong counts on random words"
 ### END HIDDEN TESTS
 
-
 # %% [markdown]
 # Merging one pair in one word is given: scan left to right and replace each occurrence of
 # `(a, b)` by the new id, skipping past it, so overlapping occurrences merge once:
@@ -498,6 +498,7 @@ def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[i
 
 # %%
 print("merge_pair([97, 97, 97, 98], (97, 97), 256) =", merge_pair([97, 97, 97, 98], (97, 97), 256))
+
 
 # %% [markdown]
 # ## 5. Training, with incremental counts
@@ -588,8 +589,8 @@ assert train_merges(example, 2) == [(97, 98), (99, 100)], "train_merges: stop af
 assert train_merges({(97, 97, 97): 1}, 5) == [(97, 97), (256, 97)], "train_merges: 'aaa' merges to (256, 97), then (256, 97) -> 257"
 ### BEGIN HIDDEN TESTS
 def naive_merges(word_counts: dict, num_merges: int) -> list:
-    """Recount everything after every merge (the plain loop), written without the module's functions."""
-    words = {tuple(w): c for w, c in word_counts.items()}
+    """Recount every pair after every merge (the plain loop), with the given merge_pair only."""
+    words = dict(word_counts)
     merges = []
     for k in range(num_merges):
         counts = {}
@@ -601,15 +602,8 @@ def naive_merges(word_counts: dict, num_merges: int) -> list:
         best = min(counts, key=lambda p: (-counts[p], p))
         merged = {}
         for w, c in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(256 + k)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            merged[tuple(out)] = merged.get(tuple(out), 0) + c
+            new = tuple(merge_pair(w, best, 256 + k))
+            merged[new] = merged.get(new, 0) + c
         words = merged
         merges.append(best)
     return merges
@@ -620,7 +614,6 @@ for trial in range(5):
     words_val = {tuple(rng.integers(97, 100, size=rng.integers(1, 9)).tolist()): int(rng.integers(1, 6)) for _ in range(25)}
     assert train_merges(words_val, 12) == naive_merges(words_val, 12), "train_merges: differs from recounting every pair after each merge"
 ### END HIDDEN TESTS
-
 
 # %% [markdown]
 # ## 6. Encoding a word
@@ -679,18 +672,9 @@ for trial in range(20):
     word = bytes(rng.integers(97, 100, size=int(rng.integers(0, 12))).tolist())
     expected = list(word)
     for pair, new_id in sorted(ranks.items(), key=lambda item: item[1]):  # every merge, in order
-        out, i = [], 0
-        while i < len(expected):
-            if i + 1 < len(expected) and (expected[i], expected[i + 1]) == pair:
-                out.append(new_id)
-                i += 2
-            else:
-                out.append(expected[i])
-                i += 1
-        expected = out
+        expected = merge_pair(expected, pair, new_id)
     assert encode_word(word, ranks) == expected, f"encode_word({word!r}) differs from applying the merges in order"
 ### END HIDDEN TESTS
-
 
 # %% [markdown]
 # ## 7. Decoding
@@ -729,7 +713,6 @@ table_val = token_bytes([(195, 169), (99, 97), (257, 102), (258, 256)])
 assert table_val[256:] == [b"\xc3\xa9", b"ca", b"caf", "café".encode()], "token_bytes: wrong bytes for merges that build 'café'"
 assert token_bytes([]) == [bytes([i]) for i in range(256)], "token_bytes([]) is the 256 single bytes"
 ### END HIDDEN TESTS
-
 
 # %% [markdown]
 # ## 8. The BPE tokenizer
@@ -784,6 +767,7 @@ class BPETokenizer:
         self.vocab = token_bytes(self.merges) + [token.encode("utf-8") for token in self.special_tokens]
         self._patterns: dict[frozenset[str], re.Pattern[str] | None] = {}
         self._cache: dict[str, list[int]] = {}
+        self._ids_by_bytes: dict[bytes, int] = {}
 
     @classmethod
     def train(cls, text: str, vocab_size: int, special_tokens: Sequence[str] = (END_OF_TEXT,)) -> BPETokenizer:
@@ -855,13 +839,16 @@ class BPETokenizer:
         return self.vocab[token_id].decode("utf-8", errors="backslashreplace")
 
     def token_to_id(self, token: str) -> int:
-        """The id of the token whose text is ``token`` (a special token, or any one token's bytes)."""
+        """The id of the token whose text is ``token``: a special token, or the bytes of one token."""
         if token in self.special_ids:
             return self.special_ids[token]
-        ids = encode_word(token.encode("utf-8"), self.ranks)
-        if len(ids) != 1:
-            raise KeyError(f"{token!r} is not one token of this BPETokenizer (it encodes to {len(ids)} tokens)")
-        return ids[0]
+        if not self._ids_by_bytes:  # built on first use: {bytes: smallest id with them}
+            for token_id in range(len(self.vocab) - len(self.special_tokens) - 1, -1, -1):
+                self._ids_by_bytes[self.vocab[token_id]] = token_id
+        token_id = self._ids_by_bytes.get(token.encode("utf-8"))
+        if token_id is None:
+            raise KeyError(f"{token!r} is not one token of this BPETokenizer; encode() splits text into tokens")
+        return token_id
 
     def save(self, path: str | Path) -> None:
         """Write the merges (in order) and the special tokens as JSON."""
@@ -912,13 +899,15 @@ print(f"unseen text {unseen!r}: {len(bpe.encode(unseen))} tokens, round trip {bp
 #
 # ### Compression against vocabulary size
 # BPE training is greedy: the first 32 merges of a 512-token training run are exactly what
-# a 288-token run learns. So the cell below builds tokenizers of 256 + 32, 256 + 128 and
+# a run of 32 merges learns (the cell checks it). So the cell below builds tokenizers of 256 + 32, 256 + 128 and
 # 256 + 255 tokens (plus `<|endoftext|>`) from the merges of the run above, and encodes the
 # first 50,000 characters of the **validation** split with each, next to the character
 # tokenizer and the plain bytes (no merges). It prints tokens per character (lower: shorter
 # sequences) and bytes per token.
 
 # %%
+prefix_ok = train_merges(corpus_words, 32) == bpe.merges[:32]  # the same 200,000 characters' words
+print(f"a 32-merge run learns the first 32 merges of the 255-merge run: {prefix_ok}")
 val_slice = val_text[:50_000]
 val_bytes = len(val_slice.encode("utf-8"))
 print(f"validation slice: {len(val_slice):,} characters, {val_bytes:,} bytes")
@@ -929,6 +918,7 @@ for merge_count in (0, 32, 128, len(bpe.merges)):
     rows.append((f"BPE, {merge_count} merges", sized.vocab_size, len(sized.encode(val_slice))))
 for name, vocab, count in rows:
     print(f"{name:>26} {vocab:6d} {count:8,d} {count / len(val_slice):12.3f} {val_bytes / count:12.2f}")
+
 
 # %% [markdown]
 # ### Incremental counts against a full recount

@@ -335,7 +335,7 @@ def token_bytes(merges: Sequence[tuple[int, int]]) -> list[bytes]:
     return table
     ### END SOLUTION
 
-# %% ../../modules/11_tokenization/tokenization.py #05775e9c
+# %% ../../modules/11_tokenization/tokenization.py #a39d1989
 BYTE_TOKENS = 256
 WORD_CACHE_LIMIT = 100_000  # distinct pieces whose encodings one tokenizer keeps
 
@@ -362,6 +362,7 @@ class BPETokenizer:
         self.vocab = token_bytes(self.merges) + [token.encode("utf-8") for token in self.special_tokens]
         self._patterns: dict[frozenset[str], re.Pattern[str] | None] = {}
         self._cache: dict[str, list[int]] = {}
+        self._ids_by_bytes: dict[bytes, int] = {}
 
     @classmethod
     def train(cls, text: str, vocab_size: int, special_tokens: Sequence[str] = (END_OF_TEXT,)) -> BPETokenizer:
@@ -433,13 +434,16 @@ class BPETokenizer:
         return self.vocab[token_id].decode("utf-8", errors="backslashreplace")
 
     def token_to_id(self, token: str) -> int:
-        """The id of the token whose text is ``token`` (a special token, or any one token's bytes)."""
+        """The id of the token whose text is ``token``: a special token, or the bytes of one token."""
         if token in self.special_ids:
             return self.special_ids[token]
-        ids = encode_word(token.encode("utf-8"), self.ranks)
-        if len(ids) != 1:
-            raise KeyError(f"{token!r} is not one token of this BPETokenizer (it encodes to {len(ids)} tokens)")
-        return ids[0]
+        if not self._ids_by_bytes:  # built on first use: {bytes: smallest id with them}
+            for token_id in range(len(self.vocab) - len(self.special_tokens) - 1, -1, -1):
+                self._ids_by_bytes[self.vocab[token_id]] = token_id
+        token_id = self._ids_by_bytes.get(token.encode("utf-8"))
+        if token_id is None:
+            raise KeyError(f"{token!r} is not one token of this BPETokenizer; encode() splits text into tokens")
+        return token_id
 
     def save(self, path: str | Path) -> None:
         """Write the merges (in order) and the special tokens as JSON."""
