@@ -3,8 +3,8 @@
 #
 # A language model never sees text. It sees a sequence of integers, the **token ids**, and
 # it predicts the next integer. A **tokenizer** is the two-way map between the two:
-# `encode("Mia found a kite.") -> [77, 105, 97, ...]` before the model, and `decode(ids)`
-# after it, to turn the model's predictions back into text. In this module you build the
+# `encode("Mia found a blue kite.")` gives a list of ids before the model (section 2 prints
+# them), and `decode(ids)` after it turns the model's predictions back into text. In this module you build the
 # two classic tokenizers, train them on the course's story corpus and measure what the
 # choice costs.
 #
