@@ -61,8 +61,8 @@ from tinytorch.tensor import Tensor
 # by the script `data/corpus/make_stories.py` beside it (provenance and license in
 # `data/corpus/README.md`). Each story introduces a child, a friend, a place and a coloured
 # object, and refers back to them later ("Mia found a blue kite in the garden. ... Mia gave
-# the blue kite to Tom."), so a model that remembers what came earlier predicts it better
-# than one that only looks at the last word. That is what Module 14's GPT will learn.
+# the blue kite to Tom."): a model that remembers what came earlier can predict those
+# words, one that only looks at the last word or two cannot. Module 14's GPT learns from it.
 #
 # Each story ends with a line holding only `<|endoftext|>`, a **special token**: a marker
 # that separates documents, never produced by splitting ordinary text. `load_corpus(split)`
