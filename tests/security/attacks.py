@@ -48,6 +48,7 @@ ATTACK_MODULES = (
     "06_optimizers",
     "07_training",
     "08_dataloader",
+    "11_tokenization",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 
