@@ -21,6 +21,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.embedding": "12_embeddings",
 }
 
 # public name -> package file that defines it
@@ -41,6 +42,9 @@ EXPORTS: dict[str, str] = {
     "NLLLoss": "tinytorch.nn.losses",
     "CrossEntropyLoss": "tinytorch.nn.losses",
     "BCEWithLogitsLoss": "tinytorch.nn.losses",
+    "Embedding": "tinytorch.nn.embedding",
+    "PositionalEmbedding": "tinytorch.nn.embedding",
+    "SinusoidalPositionalEncoding": "tinytorch.nn.embedding",
 }
 
 
