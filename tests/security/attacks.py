@@ -47,6 +47,7 @@ ATTACK_MODULES = (
     "07_training",
     "08_dataloader",
     "12_embeddings",
+    "13_attention",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

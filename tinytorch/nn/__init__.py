@@ -22,6 +22,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
     "tinytorch.nn.embedding": "12_embeddings",
+    "tinytorch.nn.attention": "13_attention",
 }
 
 # public name -> package file that defines it
@@ -45,6 +46,9 @@ EXPORTS: dict[str, str] = {
     "Embedding": "tinytorch.nn.embedding",
     "PositionalEmbedding": "tinytorch.nn.embedding",
     "SinusoidalPositionalEncoding": "tinytorch.nn.embedding",
+    "MultiHeadAttention": "tinytorch.nn.attention",
+    "ConcatKVCache": "tinytorch.nn.attention",
+    "KVCacheLike": "tinytorch.nn.attention",
 }
 
 
