@@ -49,6 +49,8 @@ ATTACK_MODULES = (
     "07_training",
     "08_dataloader",
     "11_tokenization",
+    "12_embeddings",
+    "13_attention",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

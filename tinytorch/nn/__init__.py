@@ -22,6 +22,8 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
     "tinytorch.text.tokenizers": "11_tokenization",
+    "tinytorch.nn.embedding": "12_embeddings",
+    "tinytorch.nn.attention": "13_attention",
 }
 
 # public name -> package file that defines it
@@ -42,6 +44,12 @@ EXPORTS: dict[str, str] = {
     "NLLLoss": "tinytorch.nn.losses",
     "CrossEntropyLoss": "tinytorch.nn.losses",
     "BCEWithLogitsLoss": "tinytorch.nn.losses",
+    "Embedding": "tinytorch.nn.embedding",
+    "PositionalEmbedding": "tinytorch.nn.embedding",
+    "SinusoidalPositionalEncoding": "tinytorch.nn.embedding",
+    "MultiHeadAttention": "tinytorch.nn.attention",
+    "ConcatKVCache": "tinytorch.nn.attention",
+    "KVCacheLike": "tinytorch.nn.attention",
 }
 
 
