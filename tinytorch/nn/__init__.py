@@ -21,6 +21,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.normalization": "10_normalization",
 }
 
 # public name -> package file that defines it
@@ -41,6 +42,10 @@ EXPORTS: dict[str, str] = {
     "NLLLoss": "tinytorch.nn.losses",
     "CrossEntropyLoss": "tinytorch.nn.losses",
     "BCEWithLogitsLoss": "tinytorch.nn.losses",
+    "LayerNorm": "tinytorch.nn.normalization",
+    "BatchNorm1d": "tinytorch.nn.normalization",
+    "BatchNorm2d": "tinytorch.nn.normalization",
+    "Dropout": "tinytorch.nn.normalization",
 }
 
 

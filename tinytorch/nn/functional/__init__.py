@@ -25,6 +25,9 @@ EXPORTS: dict[str, str] = {
     "nll_loss": "tinytorch.nn.losses",
     "cross_entropy": "tinytorch.nn.losses",
     "binary_cross_entropy_with_logits": "tinytorch.nn.losses",
+    "layer_norm": "tinytorch.nn.normalization",
+    "batch_norm": "tinytorch.nn.normalization",
+    "dropout": "tinytorch.nn.normalization",
 }
 
 
