@@ -51,6 +51,7 @@ ATTACK_MODULES = (
     "11_tokenization",
     "12_embeddings",
     "13_attention",
+    "10_normalization",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

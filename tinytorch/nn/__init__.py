@@ -24,6 +24,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.text.tokenizers": "11_tokenization",
     "tinytorch.nn.embedding": "12_embeddings",
     "tinytorch.nn.attention": "13_attention",
+    "tinytorch.nn.normalization": "10_normalization",
 }
 
 # public name -> package file that defines it
@@ -50,6 +51,10 @@ EXPORTS: dict[str, str] = {
     "MultiHeadAttention": "tinytorch.nn.attention",
     "ConcatKVCache": "tinytorch.nn.attention",
     "KVCacheLike": "tinytorch.nn.attention",
+    "LayerNorm": "tinytorch.nn.normalization",
+    "BatchNorm1d": "tinytorch.nn.normalization",
+    "BatchNorm2d": "tinytorch.nn.normalization",
+    "Dropout": "tinytorch.nn.normalization",
 }
 
 
