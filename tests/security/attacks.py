@@ -48,10 +48,10 @@ ATTACK_MODULES = (
     "06_optimizers",
     "07_training",
     "08_dataloader",
+    "10_normalization",
     "11_tokenization",
     "12_embeddings",
     "13_attention",
-    "10_normalization",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

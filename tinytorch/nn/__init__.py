@@ -21,10 +21,10 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.normalization": "10_normalization",
     "tinytorch.text.tokenizers": "11_tokenization",
     "tinytorch.nn.embedding": "12_embeddings",
     "tinytorch.nn.attention": "13_attention",
-    "tinytorch.nn.normalization": "10_normalization",
 }
 
 # public name -> package file that defines it
