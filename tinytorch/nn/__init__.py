@@ -21,6 +21,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.conv": "09_spatial",
 }
 
 # public name -> package file that defines it
@@ -41,6 +42,10 @@ EXPORTS: dict[str, str] = {
     "NLLLoss": "tinytorch.nn.losses",
     "CrossEntropyLoss": "tinytorch.nn.losses",
     "BCEWithLogitsLoss": "tinytorch.nn.losses",
+    "Conv2d": "tinytorch.nn.conv",
+    "MaxPool2d": "tinytorch.nn.conv",
+    "AvgPool2d": "tinytorch.nn.conv",
+    "Flatten": "tinytorch.nn.conv",
 }
 
 

@@ -25,6 +25,9 @@ EXPORTS: dict[str, str] = {
     "nll_loss": "tinytorch.nn.losses",
     "cross_entropy": "tinytorch.nn.losses",
     "binary_cross_entropy_with_logits": "tinytorch.nn.losses",
+    "conv2d": "tinytorch.nn.conv",
+    "max_pool2d": "tinytorch.nn.conv",
+    "avg_pool2d": "tinytorch.nn.conv",
 }
 
 
