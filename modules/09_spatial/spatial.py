@@ -255,7 +255,6 @@ for _ in range(10):
     )
 ### END HIDDEN TESTS
 
-
 # %% [markdown]
 # ## 3. The convolution as one matrix product
 #
@@ -280,7 +279,7 @@ def conv2d_from_columns(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray |
 
     ``weight`` (O, C, kh, kw), ``bias`` (O,) or None, ``out_size = (N, OH, OW)``. The flattened
     filters times every column, plus the bias: ``W @ cols + b[:, None]`` with
-    ``W = weight.reshape(O, -1)``, then the batch axis moved first.
+    ``W = weight.reshape(O, -1)``, then the batch axis moved first. Keeps the dtype.
     Hint: ``.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
@@ -635,7 +634,7 @@ def avg_pool2d_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # Sizes are an int or a pair. The input is a batch `(N, C, H, W)` or, as in PyTorch, a
 # single image `(C, H, W)` (given a batch dimension of 1 on the way in, and without it on
 # the way out). Not supported: dilation, groups, `ceil_mode`, string paddings such as
-# `"same"`. Before the kernel runs, bad input gets an error naming the layer and the shapes:
+# `"same"` (so `MaxPool2d`'s repr leaves out PyTorch's `dilation=1, ceil_mode=False`). Before the kernel runs, bad input gets an error naming the layer and the shapes:
 # a `ShapeError` for the wrong number of dimensions or input channels, or a kernel larger
 # than the padded input; a `DtypeError` for an integer input; `TypeError`/`ValueError` for
 # a size that is not a positive int (padding: non-negative, at most half the kernel for

@@ -72,7 +72,7 @@ def conv2d_from_columns(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray |
 
     ``weight`` (O, C, kh, kw), ``bias`` (O,) or None, ``out_size = (N, OH, OW)``. The flattened
     filters times every column, plus the bias: ``W @ cols + b[:, None]`` with
-    ``W = weight.reshape(O, -1)``, then the batch axis moved first.
+    ``W = weight.reshape(O, -1)``, then the batch axis moved first. Keeps the dtype.
     Hint: ``.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
