@@ -21,6 +21,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.conv": "09_spatial",
     "tinytorch.nn.normalization": "10_normalization",
     "tinytorch.text.tokenizers": "11_tokenization",
     "tinytorch.nn.embedding": "12_embeddings",
@@ -55,6 +56,10 @@ EXPORTS: dict[str, str] = {
     "BatchNorm1d": "tinytorch.nn.normalization",
     "BatchNorm2d": "tinytorch.nn.normalization",
     "Dropout": "tinytorch.nn.normalization",
+    "Conv2d": "tinytorch.nn.conv",
+    "MaxPool2d": "tinytorch.nn.conv",
+    "AvgPool2d": "tinytorch.nn.conv",
+    "Flatten": "tinytorch.nn.conv",
 }
 
 

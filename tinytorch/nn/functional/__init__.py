@@ -31,6 +31,9 @@ EXPORTS: dict[str, str] = {
     "layer_norm": "tinytorch.nn.normalization",
     "batch_norm": "tinytorch.nn.normalization",
     "dropout": "tinytorch.nn.normalization",
+    "conv2d": "tinytorch.nn.conv",
+    "max_pool2d": "tinytorch.nn.conv",
+    "avg_pool2d": "tinytorch.nn.conv",
 }
 
 
