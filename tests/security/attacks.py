@@ -46,6 +46,7 @@ ATTACK_MODULES = (
     "06_optimizers",
     "07_training",
     "08_dataloader",
+    "14_transformers",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

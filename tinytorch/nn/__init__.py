@@ -21,6 +21,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.models.gpt": "14_transformers",
 }
 
 # public name -> package file that defines it
