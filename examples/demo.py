@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=15, help="digits MLP epochs")
     parser.add_argument("--curve", type=Path, default=train_digits_mlp.CURVE, help="where to write the digits curve (PNG)")
     parser.add_argument("--gpt", type=Path, default=train_gpt.OUT, help="folder of the trained GPT")
-    parser.add_argument("--tokens", type=int, default=120, help="tokens the GPT writes")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens the GPT writes (prompt + tokens <= its max_seq_len)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print("== Part 1: an MLP learns the 8x8 digits (Modules 01-08) ==")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,9 +37,10 @@ from tinytorch.training import EpochProgress, clip_grad_norm_
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "gpt"
 VOCAB_SIZE = 512
-# Set before the final run from the baselines and a pilot run (see README): the bigram
-# model's validation loss is 2.03 nats per token; the target asks for a third less.
-VAL_LOSS_TARGET = 1.35
+# Set before the final run, from the baselines (bigram: 2.265 nats per token on the validation
+# split) and a pilot run of this configuration that was stopped early: less than half the
+# bigram's loss (see README.md for why that is the right bar for this corpus).
+VAL_LOSS_TARGET = 1.00
 SMOOTHING = (1.0, 0.1, 0.01)  # add-k values tried for the baselines; the best on val is reported
 
 
@@ -87,8 +89,9 @@ every figure below is what that script printed and wrote to `metrics.json`.
 - **Model:** `GPTConfig(vocab_size={c['vocab_size']}, max_seq_len={c['max_seq_len']}, n_layer={c['n_layer']}, n_head={c['n_head']}, n_embd={c['n_embd']}, dropout={c['dropout']}, bias={c['bias']})`:
   {params['total']:,} parameters (token embedding tied with the output head). Why this size: the
   weights must stay under 2 MB ({params['total']:,} x 4 bytes), training must take minutes on a
-  2-core machine, and 256 positions cover most of a story (about 400 tokens), so the model can
-  refer back to the names, places and objects a story introduced.
+  2-core machine, and {c['max_seq_len']} positions hold a good part of a story (a story of the train split is
+  {metrics['story_tokens']:.0f} tokens on average), enough to look back at the names, places and objects the
+  story introduced a few sentences earlier.
 - **Training:** {metrics['steps']} steps of AdamW (lr {metrics['lr']}, betas (0.9, 0.95), weight decay
   {metrics['weight_decay']} on the matrices only), cosine schedule down to lr/10, gradients clipped at norm 1,
   batches of {metrics['batch_size']} random windows of {c['max_seq_len']} tokens of the train split
@@ -106,10 +109,12 @@ every figure below is what that script printed and wrote to `metrics.json`.
 
 The baselines are fitted on the train split's tokens and measured on the same validation
 tokens as the GPT (each smoothing constant tried of {', '.join(map(str, SMOOTHING))}: the best on validation is
-shown, so the baselines are if anything too strong). The target asks for a third less than
-the bigram's loss: a bigram model only sees the previous token, and the corpus is made so
-that names, colours and places must be copied from much earlier in a story; a model that
-does that is well below the bigram, and one that does not is not. The target is
+shown, so the baselines are if anything too strong). The target asks for less than half
+the bigram's loss: a bigram model only sees the previous token, while the corpus is made
+so that names, colours, objects and places must be copied from earlier in the story, and
+counting and dialogue follow fixed patterns over several sentences. A model that uses its
+context predicts those tokens almost surely; one that does not stays near the bigram. The
+target was set from the baselines and a pilot run that was stopped early, before this run. It is
 {'met' if metrics['val_loss'] <= metrics['target'] else 'NOT met'}.
 
 ## A sample (greedy, from the prompt "{metrics['prompt']}")
@@ -123,16 +128,16 @@ does that is well below the bigram, and one that does not is not. The target is
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--n-layer", type=int, default=3)
     parser.add_argument("--n-embd", type=int, default=96)
     parser.add_argument("--n-head", type=int, default=4)
-    parser.add_argument("--max-seq-len", type=int, default=256)
+    parser.add_argument("--max-seq-len", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--out", type=Path, default=OUT, help="folder to write the model into")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -195,14 +200,15 @@ def main(argv: list[str] | None = None) -> dict:
         "weight_decay": args.weight_decay, "config": json.loads((args.out / "config.json").read_text()),
         "parameters": params, "weights_bytes": (args.out / "model.npz").stat().st_size,
         "train_tokens": len(train), "val_tokens": len(val), "baselines": baselines,
+        "story_tokens": len(train) / max(1, int(np.sum(train == tokenizer.token_to_id("<|endoftext|>")))),
         "target": VAL_LOSS_TARGET, "val_loss": val_loss, "train_loss": float(np.mean(losses[-50:])),
         "train_seconds": train_seconds, "wall_seconds": time.perf_counter() - start,
-        "machine": f"{__import__('os').cpu_count()} CPU cores, Python {sys.version.split()[0]}, NumPy {np.__version__}",
+        "machine": f"{os.cpu_count()} CPU cores shared with other jobs, OPENBLAS_NUM_THREADS="
+                   f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, Python {sys.version.split()[0]}, NumPy {np.__version__}",
         "prompt": prompt, "sample": sample,
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    command = "python examples/train_gpt.py" + ("" if argv is None else " " + " ".join(argv))
-    write_readme(args.out, command if argv is not None else "python " + " ".join(["examples/train_gpt.py", *sys.argv[1:]]), metrics)
+    write_readme(args.out, " ".join(["python examples/train_gpt.py", *(sys.argv[1:] if argv is None else argv)]), metrics)
     print(f"wrote {args.out} in {metrics['wall_seconds'] / 60:.1f} minutes")
     return metrics
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinytorch.autograd import no_grad
 from tinytorch.models.gpt import load_pretrained, lm_loss
 from tinytorch.nn.attention import ConcatKVCache
 from tinytorch.text import load_corpus
@@ -74,7 +75,8 @@ def test_cache_gives_the_same_logits_and_tokens_on_the_trained_model(reference) 
     cached = model.generate(prompt, 60, temperature=0, cache=ConcatKVCache()).numpy()
     assert np.array_equal(plain, cached)
     cache = ConcatKVCache()
-    steps = [model(plain[:, :prompt.shape[1]], cache=cache).numpy()[:, -1]]
-    steps += [model(plain[:, t:t + 1], cache=cache).numpy()[:, -1] for t in range(prompt.shape[1], plain.shape[1] - 1)]
-    full = model(plain[:, :-1]).numpy()[:, prompt.shape[1] - 1:]
+    with no_grad():  # Module 13's ConcatKVCache is for inference only
+        steps = [model(plain[:, :prompt.shape[1]], cache=cache).numpy()[:, -1]]
+        steps += [model(plain[:, t:t + 1], cache=cache).numpy()[:, -1] for t in range(prompt.shape[1], plain.shape[1] - 1)]
+        full = model(plain[:, :-1]).numpy()[:, prompt.shape[1] - 1:]
     assert np.allclose(np.stack(steps, axis=1), full, atol=1e-4)
