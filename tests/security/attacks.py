@@ -48,6 +48,9 @@ ATTACK_MODULES = (
     "06_optimizers",
     "07_training",
     "08_dataloader",
+    "11_tokenization",
+    "12_embeddings",
+    "13_attention",
     "14_transformers",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)

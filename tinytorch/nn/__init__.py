@@ -21,6 +21,9 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.text.tokenizers": "11_tokenization",
+    "tinytorch.nn.embedding": "12_embeddings",
+    "tinytorch.nn.attention": "13_attention",
     "tinytorch.models.gpt": "14_transformers",
 }
 
@@ -42,6 +45,12 @@ EXPORTS: dict[str, str] = {
     "NLLLoss": "tinytorch.nn.losses",
     "CrossEntropyLoss": "tinytorch.nn.losses",
     "BCEWithLogitsLoss": "tinytorch.nn.losses",
+    "Embedding": "tinytorch.nn.embedding",
+    "PositionalEmbedding": "tinytorch.nn.embedding",
+    "SinusoidalPositionalEncoding": "tinytorch.nn.embedding",
+    "MultiHeadAttention": "tinytorch.nn.attention",
+    "ConcatKVCache": "tinytorch.nn.attention",
+    "KVCacheLike": "tinytorch.nn.attention",
 }
 
 

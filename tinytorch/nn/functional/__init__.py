@@ -25,6 +25,9 @@ EXPORTS: dict[str, str] = {
     "nll_loss": "tinytorch.nn.losses",
     "cross_entropy": "tinytorch.nn.losses",
     "binary_cross_entropy_with_logits": "tinytorch.nn.losses",
+    "embedding": "tinytorch.nn.embedding",
+    "scaled_dot_product_attention": "tinytorch.nn.attention",
+    "attention_weights": "tinytorch.nn.attention",
 }
 
 
