@@ -48,6 +48,7 @@ ATTACK_MODULES = (
     "06_optimizers",
     "07_training",
     "08_dataloader",
+    "10_normalization",
     "11_tokenization",
     "12_embeddings",
     "13_attention",

@@ -21,6 +21,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.normalization": "10_normalization",
     "tinytorch.text.tokenizers": "11_tokenization",
     "tinytorch.nn.embedding": "12_embeddings",
     "tinytorch.nn.attention": "13_attention",
@@ -51,6 +52,10 @@ EXPORTS: dict[str, str] = {
     "MultiHeadAttention": "tinytorch.nn.attention",
     "ConcatKVCache": "tinytorch.nn.attention",
     "KVCacheLike": "tinytorch.nn.attention",
+    "LayerNorm": "tinytorch.nn.normalization",
+    "BatchNorm1d": "tinytorch.nn.normalization",
+    "BatchNorm2d": "tinytorch.nn.normalization",
+    "Dropout": "tinytorch.nn.normalization",
 }
 
 

@@ -28,6 +28,9 @@ EXPORTS: dict[str, str] = {
     "embedding": "tinytorch.nn.embedding",
     "scaled_dot_product_attention": "tinytorch.nn.attention",
     "attention_weights": "tinytorch.nn.attention",
+    "layer_norm": "tinytorch.nn.normalization",
+    "batch_norm": "tinytorch.nn.normalization",
+    "dropout": "tinytorch.nn.normalization",
 }
 
 
