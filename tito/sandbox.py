@@ -40,7 +40,9 @@ from pathlib import Path
 UNPRIVILEGED_USER = "nobody"
 _POLL_SECONDS = 0.05
 # What the child inherits from tito's environment; everything else is left out.
-_PASSED_VARIABLES = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")
+_PASSED_VARIABLES = (
+    "PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+)
 
 
 @dataclass(frozen=True)

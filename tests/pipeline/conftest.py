@@ -1,26 +1,21 @@
 """Session fixtures for the pipeline tests: a build and an nbgrader course per worker.
 
 Each pytest-xdist worker is its own process with its own session fixtures, so each builds
-the course once into its own temporary folders and grades in its own course folder: the
-nbgrader work of different modules runs in parallel on different workers, and no two
-workers ever share a gradebook. The repository's own ``build/`` and ``tinytorch/`` are
-never written.
+the course once into its own temporary folders: no two workers ever share a gradebook. The
+repository's own ``build/`` and ``tinytorch/`` are never written.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo
 
 from tito.build import BuildReport, build
-from tito.course import ModuleInfo
 from tito.export import export_notebook
 from tito.notebooks import script_to_notebook
-from tito.grading import Score, autograde, staging_package
 
 
 @pytest.fixture(scope="session")
@@ -48,27 +43,6 @@ def fresh_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for info in MODULES:
         export_notebook(script_to_notebook(info.script), info, package)
     return package
-
-
-@pytest.fixture(scope="session")
-def grade_module(
-    first_build: BuildReport, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[ModuleInfo], dict[str, Score]]:
-    """Grade one module's ``reference`` solution and ``blank`` release; scores by submission.
-
-    Module N is graded against the committed ``tinytorch/`` files of modules < N, as an
-    instructor grades; the drift test checks that those equal a fresh export. Only the
-    modules a worker's tests ask for are graded, in that worker's course folder.
-    """
-
-    def grade(info: ModuleInfo) -> dict[str, Score]:
-        built = next(m for m in first_build.modules if m.info == info)
-        staging = staging_package(REPO_ROOT, info, tmp_path_factory.mktemp(f"staging-{info.folder_name}"))
-        submissions = {"reference": built.nbgrader_source, "blank": built.release}
-        results = autograde(first_build.build_dir / "course", info, submissions, staging)
-        return {student: result.score for student, result in results.items()}
-
-    return grade
 
 
 @pytest.fixture

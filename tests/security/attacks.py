@@ -32,11 +32,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # HANG: short, so that the attacks that hang on purpose cost seconds.
 FAST_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "20", "TITO_LIMIT_GRACE_SECONDS": "1"}
 HANG_LIMITS = {"TITO_LIMIT_CELL_SECONDS": "1", "TITO_LIMIT_GRACE_SECONDS": "1"}
-# The modules in the battery: a new module joins with one line here. Each gets every attack
-# whose grade depends on the module's own cells (blank, reference, partial credit, crashes
-# after the reference, edited tests and points). The attacks on the grader itself (``grader_only``:
-# interpreter tampering, reaching the course folder, limits, broken files) exercise the same
-# code whatever the module; they run on the first module only, the cheapest to grade.
+# The modules in the battery: a new module joins with one line here. Each gets the attacks
+# whose grade depends on the module's own cells: blank, reference, partial credit, a crash
+# after the reference (the points up to it are kept) and its tests replaced by ``pass``.
+# The attacks on the grader itself (``grader_only``: interpreter tampering, reaching the
+# course folder, limits, broken files, and the other crashes and edits of locked cells,
+# points and metadata, which one code path handles whatever the module) run on the first
+# module only, the cheapest to grade: every notebook of the battery costs a kernel run.
 ATTACK_MODULES = (
     "01_tensor",
     "02_autograd",
@@ -342,6 +344,7 @@ ATTACKS: tuple[Attack, ...] = (
         "killed-after-reference",
         reference_ending_in("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
         lambda c: Expected(points_before_last_solution(c), Verdict.CRASH, "signal 9"),
+        grader_only=True,
     ),
     Attack(
         "huge-allocation",
@@ -371,10 +374,15 @@ ATTACKS: tuple[Attack, ...] = (
     ),
     # Edited notebooks: the course's cells, points and metadata are what count.
     Attack("tests-replaced-by-pass", _blank_edited(_tests_replaced_by_pass), _zero()),
-    Attack("tests-deleted", _blank_edited(_tests_deleted), _zero()),
-    Attack("thousand-points-cell", _blank_edited(_thousand_points_cell), _zero(note="added to the notebook were not run")),
-    Attack("points-raised", _blank_edited(_points_raised), _zero()),
-    Attack("metadata-stripped", _blank_edited(_metadata_stripped), _zero()),
+    Attack("tests-deleted", _blank_edited(_tests_deleted), _zero(), grader_only=True),
+    Attack(
+        "thousand-points-cell",
+        _blank_edited(_thousand_points_cell),
+        _zero(note="added to the notebook were not run"),
+        grader_only=True,
+    ),
+    Attack("points-raised", _blank_edited(_points_raised), _zero(), grader_only=True),
+    Attack("metadata-stripped", _blank_edited(_metadata_stripped), _zero(), grader_only=True),
     Attack("truncated-json", lambda c: _bytes(c.release)[:500], _zero(Verdict.INVALID, "invalid notebook"), grader_only=True),
     Attack(
         "cells-not-a-list",

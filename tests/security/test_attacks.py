@@ -16,9 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from attacks import (
+    ATTACK_MODULES,
     FAST_LIMITS,
     GRADER_ATTACK_MODULES,
     HANG_LIMITS,
+    REPO_ROOT,
     Attack,
     Course,
     Expected,
@@ -29,10 +31,10 @@ from attacks import (
 )
 
 from tito.build import BuildReport
-from tito.course import ModuleInfo, resolve_module
+from tito.course import ModuleInfo, present_modules, resolve_module
 from tito.errors import TitoError
 from tito.grader import Grade
-from tito.grading import Result, autograde, read_scores, staging_package
+from tito.grading import Result, autograde, grading_problems, read_scores, staging_package
 from tito.limits import current_limits
 from tito.runner import grade_working_notebook
 from tito.sandbox import bubblewrap
@@ -137,12 +139,16 @@ def test_autograde_gives_each_attack_its_grade(
     assert result.score.possible == course.possible
 
 
-@pytest.mark.parametrize(
-    "info",
-    [pytest.param(info, marks=pytest.mark.xdist_group(f"battery-{info.folder_name}")) for info in attack_modules()],
-    ids=lambda info: info.folder_name,
-)
-@pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
+# Each module's batches: the fast one, and the slow one where the module has slow attacks.
+BATCHES = [
+    pytest.param(info, slow, marks=pytest.mark.xdist_group(f"battery-{info.folder_name}"), id=f"{speed}-{info.folder_name}")
+    for info in attack_modules()
+    for slow, speed in ((False, "fast"), (True, "slow"))
+    if not slow or any(attack.slow for case_info, attack in CASES if case_info == info)
+]
+
+
+@pytest.mark.parametrize(("info", "slow"), BATCHES)
 def test_hostile_submissions_change_nobody_elses_grade(
     info: ModuleInfo, slow: bool, batches: Callable[[str, bool], dict[str, Result]],
     courses: dict[str, Course], course_build: BuildReport,
@@ -150,6 +156,11 @@ def test_hostile_submissions_change_nobody_elses_grade(
     course = courses[info.folder_name]
     results = batches(info.folder_name, slow)
     course_dir = course_build.build_dir / "course"
+    if not slow:
+        # The module's own grading: the reference earns every point of every graded cell, and
+        # the blank release none (a test that passes on it tests nothing the student writes).
+        problems = grading_problems(results[HONEST[0]].score, results["blank"].score)
+        assert not problems, f"{info.folder_name} grades wrongly:\n  " + "\n  ".join(problems)
     for honest in HONEST:
         # Read again after the whole batch: nothing graded later changed it.
         score = read_scores(course_dir, info, honest)
@@ -167,6 +178,13 @@ def test_hostile_submissions_change_nobody_elses_grade(
         assert "gradebook write failed" in graded.read_text(encoding="utf-8")
 
 
+def test_every_module_is_in_the_battery() -> None:
+    # The battery is also where each module's reference and blank release are autograded
+    # (full marks and zero): a module missing from ATTACK_MODULES would go unchecked.
+    missing = [info.folder_name for info in present_modules(REPO_ROOT) if info.folder_name not in ATTACK_MODULES]
+    assert not missing, f"add {missing} to ATTACK_MODULES in tests/security/attacks.py"
+
+
 def test_a_student_id_that_is_a_path_is_refused(course_build: BuildReport, courses: dict[str, Course], tmp_path: Path) -> None:
     info = next(iter(courses.values())).info
     course_dir = course_build.build_dir / "course"
@@ -180,7 +198,15 @@ def test_a_student_id_that_is_a_path_is_refused(course_build: BuildReport, cours
 # --------------------------------------------------------------------------- path (a): tito module test
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+# The reference through path (a) on the other modules is what tests/cli/test_student_path.py
+# does for every module, through the real CLI: it is not run twice.
+MODULE_TEST_CASES = [
+    (info, attack) for info, attack in CASES
+    if attack.name != "reference" or info.folder_name in GRADER_ATTACK_MODULES
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", MODULE_TEST_CASES, ids=case_id)
 def test_module_test_gives_each_attack_its_grade(
     case: tuple[ModuleInfo, Attack], solved_student_copy: Path, courses: dict[str, Course],
     jupyter_points: JupyterPoints,
