@@ -36,7 +36,12 @@ def test_main_runs_both_measurements_and_writes_results(tmp_path: Path, capsys: 
         assert list(comparison["candidates"])[0] == gpt.NUMPY
         for candidate in comparison["candidates"].values():
             assert math.isfinite(candidate["best_seconds"]) and candidate["best_seconds"] > 0
+    built = gpt.tinytorch_gpt_built()
+    for comparison in results["comparisons"]:
+        assert (gpt.TINYTORCH in comparison["candidates"]) == built
     printed = capsys.readouterr().out
+    assert ("tinytorch vs the floor" in printed) == built
+    assert ("tinytorch left out" in printed) == (not built)
     assert "GPT training step, batch 2 x 8 tokens" in printed and "11 new tokens" in printed
     assert printed.count("tokens/s (best rounds)") == 2
     assert "decoded the same 12 tokens" in printed
