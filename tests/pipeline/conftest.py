@@ -19,10 +19,9 @@ from tito.notebooks import script_to_notebook
 
 
 @pytest.fixture(scope="session")
-def first_build(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
-    """A full build of this repository (with the nbgrader release) in a temporary folder."""
-    where = tmp_path_factory.mktemp("first")
-    return build(REPO_ROOT, build_dir=where / "build", package_dir=where / "tinytorch")
+def first_build(course_build: BuildReport) -> BuildReport:
+    """The worker's build of this repository (tests/conftest.py), shared with the security tests."""
+    return course_build
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from attacks import REPO_ROOT, Course, JupyterPoints, attack_modules, reference
 from nbclient import NotebookClient
 
-from tito.build import BuildReport, build
+from tito.build import BuildReport
 from tito.course import ModuleInfo, data_environment
 from tito.export import export_notebook
 from tito.grading import staging_package
@@ -20,14 +20,16 @@ from tito.student_copy import make_student_copy
 from tito.submission import assemble
 
 @pytest.fixture(scope="session")
-def course_build(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
-    where = tmp_path_factory.mktemp("security")
-    return build(REPO_ROOT, build_dir=where / "build", package_dir=where / "tinytorch")
+def course_dir(course_build: BuildReport, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The battery's own copy of the built nbgrader course folder: its gradebook and
+    autograded/ fill up here, and the shared build stays as it was built."""
+    return Path(shutil.copytree(course_build.build_dir / "course", tmp_path_factory.mktemp("battery") / "course"))
 
 
 @pytest.fixture(scope="session")
-def courses(course_build: BuildReport) -> dict[str, Course]:
-    """Each battery module's course notebooks, by folder name."""
+def courses(course_build: BuildReport, course_dir: Path) -> dict[str, Course]:
+    """Each battery module's course notebooks, by folder name; the paths an attack aims at
+    (gradebook, nbgrader source) are those of the course folder the battery grades in."""
     found = {}
     for built in course_build.modules:
         if built.info in attack_modules():
@@ -36,8 +38,8 @@ def courses(course_build: BuildReport) -> dict[str, Course]:
                 built.info,
                 nbformat.read(built.nbgrader_source, as_version=4),
                 nbformat.read(built.release, as_version=4),
-                course_build.build_dir / "course" / "gradebook.db",
-                built.nbgrader_source,
+                course_dir / "gradebook.db",
+                course_dir / "source" / built.info.folder_name / built.nbgrader_source.name,
             )
     return found
 

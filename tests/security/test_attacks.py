@@ -30,7 +30,6 @@ from attacks import (
     reference,
 )
 
-from tito.build import BuildReport
 from tito.course import ModuleInfo, present_modules, resolve_module
 from tito.errors import TitoError
 from tito.grader import Grade
@@ -91,7 +90,7 @@ def check_grade(grade: Grade, earned: float, expected: Expected) -> None:
 
 
 @pytest.fixture(scope="session")
-def batches(course_build: BuildReport, courses: dict[str, Course], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool], dict[str, Result]]:
+def batches(course_dir: Path, courses: dict[str, Course], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool], dict[str, Result]]:
     """Grade one module's battery in one batch (the slow attacks in a second one); cached."""
     cache: dict[tuple[str, bool], dict[str, Result]] = {}
 
@@ -113,7 +112,7 @@ def batches(course_build: BuildReport, courses: dict[str, Course], tmp_path_fact
                 submissions[name] = path
             staging = staging_package(course.info.root, course.info, where / "staging")
             with limits(HANG_LIMITS if slow else FAST_LIMITS):
-                cache[folder, slow] = autograde(course_build.build_dir / "course", course.info, submissions, staging)
+                cache[folder, slow] = autograde(course_dir, course.info, submissions, staging)
         return cache[folder, slow]
 
     return grade
@@ -151,11 +150,10 @@ BATCHES = [
 @pytest.mark.parametrize(("info", "slow"), BATCHES)
 def test_hostile_submissions_change_nobody_elses_grade(
     info: ModuleInfo, slow: bool, batches: Callable[[str, bool], dict[str, Result]],
-    courses: dict[str, Course], course_build: BuildReport,
+    courses: dict[str, Course], course_dir: Path,
 ) -> None:  # fmt: skip
     course = courses[info.folder_name]
     results = batches(info.folder_name, slow)
-    course_dir = course_build.build_dir / "course"
     if not slow:
         # The module's own grading: the reference earns every point of every graded cell, and
         # the blank release none (a test that passes on it tests nothing the student writes).
@@ -185,9 +183,8 @@ def test_every_module_is_in_the_battery() -> None:
     assert not missing, f"add {missing} to ATTACK_MODULES in tests/security/attacks.py"
 
 
-def test_a_student_id_that_is_a_path_is_refused(course_build: BuildReport, courses: dict[str, Course], tmp_path: Path) -> None:
+def test_a_student_id_that_is_a_path_is_refused(course_dir: Path, courses: dict[str, Course], tmp_path: Path) -> None:
     info = next(iter(courses.values())).info
-    course_dir = course_build.build_dir / "course"
     before = sorted(path.relative_to(course_dir) for path in course_dir.rglob("*"))
     for student in ("..", ".", "../other", "a/b", ""):
         with pytest.raises(TitoError, match="Student id"):
