@@ -48,6 +48,11 @@ ATTACK_MODULES = (
     "06_optimizers",
     "07_training",
     "08_dataloader",
+    "09_spatial",
+    "10_normalization",
+    "11_tokenization",
+    "12_embeddings",
+    "13_attention",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

@@ -21,6 +21,11 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.nn.losses": "05_losses",
     "tinytorch.optim.optimizers": "06_optimizers",
     "tinytorch.training": "07_training",
+    "tinytorch.nn.conv": "09_spatial",
+    "tinytorch.nn.normalization": "10_normalization",
+    "tinytorch.text.tokenizers": "11_tokenization",
+    "tinytorch.nn.embedding": "12_embeddings",
+    "tinytorch.nn.attention": "13_attention",
 }
 
 # public name -> package file that defines it
@@ -41,6 +46,20 @@ EXPORTS: dict[str, str] = {
     "NLLLoss": "tinytorch.nn.losses",
     "CrossEntropyLoss": "tinytorch.nn.losses",
     "BCEWithLogitsLoss": "tinytorch.nn.losses",
+    "Embedding": "tinytorch.nn.embedding",
+    "PositionalEmbedding": "tinytorch.nn.embedding",
+    "SinusoidalPositionalEncoding": "tinytorch.nn.embedding",
+    "MultiHeadAttention": "tinytorch.nn.attention",
+    "ConcatKVCache": "tinytorch.nn.attention",
+    "KVCacheLike": "tinytorch.nn.attention",
+    "LayerNorm": "tinytorch.nn.normalization",
+    "BatchNorm1d": "tinytorch.nn.normalization",
+    "BatchNorm2d": "tinytorch.nn.normalization",
+    "Dropout": "tinytorch.nn.normalization",
+    "Conv2d": "tinytorch.nn.conv",
+    "MaxPool2d": "tinytorch.nn.conv",
+    "AvgPool2d": "tinytorch.nn.conv",
+    "Flatten": "tinytorch.nn.conv",
 }
 
 

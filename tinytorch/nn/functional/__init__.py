@@ -25,6 +25,15 @@ EXPORTS: dict[str, str] = {
     "nll_loss": "tinytorch.nn.losses",
     "cross_entropy": "tinytorch.nn.losses",
     "binary_cross_entropy_with_logits": "tinytorch.nn.losses",
+    "embedding": "tinytorch.nn.embedding",
+    "scaled_dot_product_attention": "tinytorch.nn.attention",
+    "attention_weights": "tinytorch.nn.attention",
+    "layer_norm": "tinytorch.nn.normalization",
+    "batch_norm": "tinytorch.nn.normalization",
+    "dropout": "tinytorch.nn.normalization",
+    "conv2d": "tinytorch.nn.conv",
+    "max_pool2d": "tinytorch.nn.conv",
+    "avg_pool2d": "tinytorch.nn.conv",
 }
 
 
