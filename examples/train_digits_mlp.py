@@ -30,7 +30,7 @@ from tinytorch.training import Trainer, plot_history
 CURVE = Path(__file__).resolve().parent.parent / "build" / "demo" / "digits_curve.png"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden", type=int, default=128)
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--curve", type=Path, default=CURVE, help="where to write the learning curve (PNG)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     digits = load_digits()
     manual_seed(args.seed)

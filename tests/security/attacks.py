@@ -53,6 +53,7 @@ ATTACK_MODULES = (
     "11_tokenization",
     "12_embeddings",
     "13_attention",
+    "14_transformers",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

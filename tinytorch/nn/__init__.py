@@ -26,6 +26,7 @@ BUILT_BY: dict[str, str] = {
     "tinytorch.text.tokenizers": "11_tokenization",
     "tinytorch.nn.embedding": "12_embeddings",
     "tinytorch.nn.attention": "13_attention",
+    "tinytorch.models.gpt": "14_transformers",
 }
 
 # public name -> package file that defines it
