@@ -6,8 +6,8 @@ Run from the repository root::
     python -m benchmarks.gpt [--rounds N] [--target-ms MS] [--budget-s S]
                              [--blas-threads T] [--no-torch]
 
-The model (the same in all three): GPT with vocab 512, n_embd 128, 4 layers, 4 heads,
-max_seq_len 256, float32, pre-norm blocks, tied lm_head (``benchmarks.numpy_gpt``
+The model (the same in all three): GPT with the reference GPT's vocabulary (512, read from
+``data/gpt/config.json``), n_embd 128, 4 layers, 4 heads, max_seq_len 256, float32, pre-norm blocks, tied lm_head (``benchmarks.numpy_gpt``
 describes it). Two measurements, each with its candidates interleaved in the same rounds
 (``benchmarks.timing``):
 
@@ -27,15 +27,16 @@ Results go to ``benchmarks/results/gpt.json``.
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from benchmarks import harness, numpy_gpt
+from benchmarks import harness, numpy_gpt, tinytorch_gpt
 from benchmarks.harness import Benchmark, budget_shares
 from benchmarks.mlp import GradientMismatch
 from benchmarks.numpy_gpt import GPTShape, Weights
@@ -68,12 +69,10 @@ class BenchConfig:
         return self.shape.max_seq_len - self.prompt_len
 
 
-DEFAULT = BenchConfig()
+REFERENCE_CONFIG = Path(__file__).resolve().parent.parent / "data" / "gpt" / "config.json"
+# The issue's model, with the vocabulary of the reference GPT's tokenizer (Module 14's data/gpt/).
+DEFAULT = BenchConfig(GPTShape(vocab_size=json.loads(REFERENCE_CONFIG.read_text())["vocab_size"]))
 
-
-def tinytorch_gpt_built() -> bool:
-    """Whether Module 14's GPT is in this checkout (it arrives after the benchmark was written)."""
-    return importlib.util.find_spec("tinytorch.models") is not None
 
 
 def batch_of_tokens(config: BenchConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -244,15 +243,10 @@ def checked_candidates(config: BenchConfig, with_torch: bool) -> Candidates:
         decoding={NUMPY: numpy_decoder(config, weights, prompt)},
         notes=[],
     )
-    if tinytorch_gpt_built():
-        from benchmarks import tinytorch_gpt
-
-        candidates.notes.append(
-            check_candidate("tinytorch", tinytorch_gpt.TinytorchTrainStep(shape, weights, idx, targets, LR), reference))
-        candidates.training[TINYTORCH] = tinytorch_gpt.TinytorchTrainStep(shape, weights, idx, targets, LR)
-        candidates.decoding[TINYTORCH] = tinytorch_gpt.greedy_decoder(shape, weights, prompt, config.new_tokens)
-    else:
-        candidates.notes.append("tinytorch left out: tinytorch.models.gpt (module 14) is not built in this checkout")
+    candidates.notes.append(
+        check_candidate("tinytorch", tinytorch_gpt.TinytorchTrainStep(shape, weights, idx, targets, LR), reference))
+    candidates.training[TINYTORCH] = tinytorch_gpt.TinytorchTrainStep(shape, weights, idx, targets, LR)
+    candidates.decoding[TINYTORCH] = tinytorch_gpt.greedy_decoder(shape, weights, prompt, config.new_tokens)
     if with_torch:
         from benchmarks import torch_gpt  # imported only when torch is installed
 
