@@ -40,11 +40,12 @@ test: $(STAMP) sandbox
 export: $(STAMP)
 	$(VENV)/bin/tito export
 
-## bench: the dispatch-overhead, training and convolution benchmarks (ratios measured side by side, not a test)
+## bench: the dispatch-overhead, training, convolution and GPT benchmarks (ratios measured side by side, not a test)
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch_overhead
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.conv
+	$(PY) -m benchmarks.gpt
 
 clean:
 	rm -rf build .pytest_cache .hypothesis benchmarks/results
