@@ -26,8 +26,8 @@
 #
 # **Why a systems engineer cares.** Written as loops, a convolution is seven nested loops
 # and hopelessly slow in Python. Rearranged as *im2col + one GEMM* it runs on the same
-# tuned matrix multiply as `Linear`, which is how most CPU and GPU libraries have run
-# convolutions. The price is memory: every pixel is copied into up to `kh × kw` columns. You
+# tuned matrix multiply as `Linear`, the classic way deep-learning libraries (Caffe, the
+# first GPU frameworks) ran convolutions. The price is memory: every pixel is copied into up to `kh × kw` columns. You
 # measure both at the end: the bytes the columns take and the time against a direct loop.
 #
 # **Connections.** You build on Module 01's dispatch (`register_kernel`), Module 02's
@@ -874,12 +874,12 @@ def leaf(*shape: int) -> Tensor:
 
 
 checks = {
-    "conv2d 3x3 pad 1": (lambda x, w, b: conv2d(x, w, b, padding=1), [leaf(2, 2, 5, 5), leaf(3, 2, 3, 3), leaf(3)]),
-    "conv2d 2x3 stride (2, 1) pad (1, 0)": (lambda x, w: conv2d(x, w, stride=(2, 1), padding=(1, 0)), [leaf(1, 2, 5, 4), leaf(2, 2, 2, 3)]),
-    "conv2d unbatched": (lambda x, w, b: conv2d(x, w, b, stride=2), [leaf(2, 5, 5), leaf(2, 2, 3, 3), leaf(2)]),
+    "conv2d 3x3 pad 1": (lambda x, w, b: conv2d(x, w, b, padding=1), [leaf(2, 2, 3, 3), leaf(2, 2, 3, 3), leaf(2)]),
+    "conv2d 2x3 stride (2, 1) pad (1, 0)": (lambda x, w: conv2d(x, w, stride=(2, 1), padding=(1, 0)), [leaf(1, 1, 4, 4), leaf(2, 1, 2, 3)]),
+    "conv2d unbatched": (lambda x, w, b: conv2d(x, w, b, stride=2), [leaf(1, 5, 5), leaf(2, 1, 3, 3), leaf(2)]),
     "max_pool2d 3x3 stride 2 pad 1": (lambda x: max_pool2d(x, 3, stride=2, padding=1),
-                                      [Tensor(rng.permutation(2 * 2 * 5 * 5).reshape(2, 2, 5, 5) * 0.1, dtype=np.float64, requires_grad=True)]),
-    "avg_pool2d 3x3 stride 2 pad 1": (lambda x: avg_pool2d(x, 3, stride=2, padding=1), [leaf(2, 2, 5, 5)]),
+                                      [Tensor(rng.permutation(2 * 5 * 5).reshape(1, 2, 5, 5) * 0.1, dtype=np.float64, requires_grad=True)]),
+    "avg_pool2d 3x3 stride 2 pad 1": (lambda x: avg_pool2d(x, 3, stride=2, padding=1), [leaf(1, 2, 5, 5)]),
     "Flatten": (lambda x: Flatten()(x), [leaf(2, 3, 2, 2)]),
 }
 for name, (fn, inputs) in checks.items():
@@ -919,8 +919,8 @@ for shape in ((64, 1, 8, 8), (64, 16, 4, 4)):
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     view = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))  # (N, C, OH, OW, 3, 3)
     size = (shape[1] * 9, shape[0] * shape[2] * shape[3])
-    column_s = min(timeit.repeat(lambda: view.transpose(1, 4, 5, 0, 2, 3).reshape(size), number=5, repeat=7)) / 5
-    row_s = min(timeit.repeat(lambda: view.transpose(0, 2, 3, 1, 4, 5).reshape(size[::-1]), number=5, repeat=7)) / 5
+    column_s = min(timeit.repeat(lambda: view.transpose(1, 4, 5, 0, 2, 3).reshape(size), number=3, repeat=5)) / 3
+    row_s = min(timeit.repeat(lambda: view.transpose(0, 2, 3, 1, 4, 5).reshape(size[::-1]), number=3, repeat=5)) / 3
     print(f"{str(shape):>15}, 3x3, pad 1: columns {column_s * 1e6:6.1f} us, rows {row_s * 1e6:6.1f} us "
           f"(rows take {row_s / column_s:.1f}x as long)")
 
@@ -940,8 +940,8 @@ w_arr, b_arr = layer.weight.numpy(), layer.bias.numpy()
 assert np.allclose(layer(x_tensor).numpy(), conv2d_direct(x_small, w_arr, b_arr, (1, 1), (1, 1)), atol=1e-5)
 direct_times, gemm_times = [], []
 for _ in range(5):  # alternate, so both see the same machine load
-    direct_times.append(timeit.timeit(lambda: conv2d_direct(x_small, w_arr, b_arr, (1, 1), (1, 1)), number=5) / 5)
-    gemm_times.append(timeit.timeit(lambda: layer(x_tensor), number=40) / 40)
+    direct_times.append(timeit.timeit(lambda: conv2d_direct(x_small, w_arr, b_arr, (1, 1), (1, 1)), number=3) / 3)
+    gemm_times.append(timeit.timeit(lambda: layer(x_tensor), number=20) / 20)
 print(f"conv 1->16, 3x3, pad 1, batch 16 on 8x8: direct loop {min(direct_times) * 1e6:7.1f} us, "
       f"im2col + GEMM {min(gemm_times) * 1e6:6.1f} us ({min(direct_times) / min(gemm_times):.1f}x faster)")
 
