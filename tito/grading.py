@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
-from sqlalchemy.exc import SAWarning
 
 from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, copy_package_inits, data_environment, present_modules
 from tito.errors import TitoError
@@ -239,6 +238,8 @@ def autograde(
         _check_student_id(student)
     check_staging_hides(staging, info)
     template = read_notebook(template_path)
+    from sqlalchemy.exc import SAWarning  # imported here: `tito module test` stages without nbgrader
+
     api = nbgrader_api(course_dir)
     # The build's gradebook is temporary; this one learns the assignment from the source notebook.
     with warnings.catch_warnings():

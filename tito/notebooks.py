@@ -6,7 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import jupytext
 import nbformat
 from nbformat.reader import NotJSONError
 
@@ -42,6 +41,8 @@ def script_to_notebook(script: Path) -> nbformat.NotebookNode:
     The notebook metadata is exactly the python3 kernelspec and language_info (jupytext's
     own bookkeeping is dropped), so the same script always gives the same notebook.
     """
+    import jupytext  # half a second to import; only builds and `tito module start` convert scripts
+
     nb = jupytext.read(script, fmt="py:percent")
     nb.nbformat, nb.nbformat_minor = 4, 5  # cell ids exist from nbformat 4.5 on
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": LANGUAGE_INFO})

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import nbformat
 
-from tito import pytest_driver
 from tito.course import MANIFEST_FILE, PACKAGE_NAME, ModuleInfo, data_environment, file_digest
 from tito.errors import TitoError
 from tito.export import export_notebook
@@ -37,6 +36,10 @@ from tito.grading import staging_package
 from tito.limits import Limits, current_limits
 from tito.notebooks import read_notebook
 from tito.reasons import load_failure_reason, pytest_failure_reason
+
+# Run as a program by its path: importing it here would load pytest and hypothesis into tito.
+PYTEST_DRIVER = Path(__file__).with_name("pytest_driver.py")
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -157,7 +160,7 @@ def run_pytest(info: ModuleInfo, limits: Limits) -> dict[Path, list[CheckResult]
         ini = Path(scratch) / "pytest.ini"
         ini.write_text("[pytest]\n", encoding="utf-8")  # the course's settings, not the folder's
         command = [
-            sys.executable, pytest_driver.__file__, str(stream), str(limits.cell_seconds),
+            sys.executable, str(PYTEST_DRIVER), str(stream), str(limits.cell_seconds),
             *map(str, files), "-c", str(ini), f"--rootdir={info.root}", "--noconftest",
             "-q", "--tb=native", "-p", "no:cacheprovider", "--continue-on-collection-errors",
         ]  # fmt: skip

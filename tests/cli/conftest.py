@@ -10,7 +10,6 @@ with pytest 9.2 and pytest-xdist 3.8, pytest-xdist issue #1386).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,15 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from repo_copies import REPO_ROOT, copy_repo
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tito.build import BuildReport
+
 # The console script installed with the project, next to this interpreter.
 TITO = Path(sys.executable).parent / "tito"
 TITO_TIMEOUT_SECONDS = 300
-# What a copy of the repository needs to build and test modules; build products,
-# the venv and a person's working notebooks stay behind.
-COPIED = ("pyproject.toml", "LICENSE", "modules", "tinytorch", "tests", "data", "examples", "student", "tito")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.ipynb", ".ipynb_checkpoints", "cli", ".pytest_cache")
 
 Tito = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -77,18 +74,6 @@ def run_tito(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def copy_repo(dest: Path) -> Path:
-    """A copy of this repository's sources at ``dest``, without build products."""
-    dest.mkdir(parents=True)
-    for name in COPIED:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=IGNORED)
-        elif source.is_file():
-            shutil.copy2(source, dest / name)
-    return dest
-
-
 @pytest.fixture(scope="session")
 def tito() -> Tito:
     """Run the ``tito`` executable: ``tito("module", "list", cwd=path)``."""
@@ -111,15 +96,10 @@ def repo_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of this repository built with ``tito export`` (once per worker); do not modify it."""
-    source = copy_repo(tmp_path_factory.mktemp("built") / "source")
-    built = run_tito("export", cwd=source)
-    assert built.returncode == 0, built.stdout + built.stderr
-    assert re.search(
-        r"^Wrote \d+ files for \d+ modules into build/ and tinytorch/", built.stdout, re.MULTILINE
-    )
-    return source
+def built_source(course_build: BuildReport) -> Path:
+    """A copy of this repository built as ``tito export`` builds it (tests/conftest.py, once per
+    worker); do not modify it."""
+    return course_build.root
 
 
 @pytest.fixture(scope="session")

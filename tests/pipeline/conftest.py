@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo
+from repo_copies import copy_repo
 
 from tito.build import BuildReport, build
 from tito.export import export_notebook
@@ -26,13 +27,12 @@ def first_build(course_build: BuildReport) -> BuildReport:
 
 @pytest.fixture(scope="session")
 def second_build(tmp_path_factory: pytest.TempPathFactory, first_build: BuildReport) -> BuildReport:
-    """The same build again, into another folder.
+    """The same build again, in another copy of the repository.
 
     It depends on ``first_build`` so that it runs after it in the same process: whatever one
     build leaves behind in the process (nbdev's or nbgrader's caches) must not change the next.
     """
-    where = tmp_path_factory.mktemp("second")
-    return build(REPO_ROOT, build_dir=where / "build", package_dir=where / "tinytorch")
+    return build(copy_repo(tmp_path_factory.mktemp("second") / "source"))
 
 
 @pytest.fixture(scope="session")

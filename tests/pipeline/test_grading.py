@@ -8,6 +8,7 @@ module anyway; ``test_every_module_is_in_the_battery`` there keeps that true for
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,23 +40,46 @@ def _run_in(staging: Path, code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _import_in(staging: Path, module: str) -> subprocess.CompletedProcess[str]:
-    """``python -c "import MODULE"`` in the environment the autograde kernel gets."""
-    return _run_in(staging, f"import {module}")
+# Imports each module named on the command line in turn; prints {name: "ok" or the error}.
+_IMPORT_PROBE = """
+import importlib, json, sys
+outcomes = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        outcomes[name] = "ok"
+    except Exception as error:  # reported, whatever the import raised
+        outcomes[name] = f"{type(error).__name__}: {error}"
+print(json.dumps(outcomes))
+"""
+
+
+def _imports_in(staging: Path, modules: list[str]) -> dict[str, str]:
+    """Import each of ``modules`` in one ``python`` in the environment the autograde kernel
+    gets; "ok" or the error, by module."""
+    run = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, *modules],
+        env={**os.environ, "PYTHONPATH": str(staging)},
+        cwd=staging,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
 
 
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
 def test_staging_hides_the_module_and_offers_earlier_ones(tmp_path: Path, info: ModuleInfo) -> None:
     staging = staging_package(REPO_ROOT, info, tmp_path)
-    for target in info.export_targets():
-        run = _import_in(staging, f"tinytorch.{target}")
-        assert run.returncode != 0 and "ModuleNotFoundError" in run.stderr, (
-            f"tinytorch.{target} is importable while grading {info.folder_name}: {run.stdout}{run.stderr}"
-        )
-    for earlier in all_modules(REPO_ROOT)[: info.number - 1]:
-        for target in earlier.export_targets():
-            run = _import_in(staging, f"tinytorch.{target}")
-            assert run.returncode == 0, f"grading {info.folder_name} needs tinytorch.{target}: {run.stderr}"
+    hidden = [f"tinytorch.{target}" for target in info.export_targets()]
+    earlier = [f"tinytorch.{target}" for module in all_modules(REPO_ROOT)[: info.number - 1] for target in module.export_targets()]
+    # The hidden ones first: an earlier module's import cannot have loaded them already.
+    outcomes = _imports_in(staging, hidden + earlier)
+    for name in hidden:
+        assert outcomes[name].startswith("ModuleNotFoundError"), f"{name} while grading {info.folder_name}: {outcomes[name]}"
+    for name in earlier:
+        assert outcomes[name] == "ok", f"grading {info.folder_name} needs {name}: {outcomes[name]}"
     check_staging_hides(staging, info)
 
 
@@ -163,14 +187,15 @@ def test_staging_holds_exactly_the_earlier_modules_with_their_subpackages(
         "tinytorch/nn/activations.py",
     }
     staging = tmp_path / "staging-4"
-    assert _import_in(staging, "tinytorch.nn.activations").returncode == 0
-    assert "ModuleNotFoundError" in _import_in(staging, "tinytorch.nn.layers").stderr
+    outcomes = _imports_in(staging, ["tinytorch.nn.layers", "tinytorch.nn.activations"])
+    assert outcomes["tinytorch.nn.layers"].startswith("ModuleNotFoundError"), outcomes
+    assert outcomes["tinytorch.nn.activations"] == "ok", outcomes
 
 
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
 def test_reference_notebook_runs_in_a_jupyter_kernel(first_build: BuildReport, info: ModuleInfo, tmp_path: Path) -> None:
     # Grading runs cells as plain Python; a student runs them in Jupyter. Both must work.
-    built = next(m for m in first_build.modules if m.info == info)
+    built = next(m for m in first_build.modules if m.info.folder_name == info.folder_name)
     nb = nbformat.read(built.nbgrader_source, as_version=4)
     staging = staging_package(REPO_ROOT, info, tmp_path / "staging")
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}

@@ -31,8 +31,9 @@ def courses(course_build: BuildReport, course_dir: Path) -> dict[str, Course]:
     """Each battery module's course notebooks, by folder name; the paths an attack aims at
     (gradebook, nbgrader source) are those of the course folder the battery grades in."""
     found = {}
+    battery = {info.folder_name for info in attack_modules()}
     for built in course_build.modules:
-        if built.info in attack_modules():
+        if built.info.folder_name in battery:
             assert built.nbgrader_source is not None and built.release is not None
             found[built.info.folder_name] = Course(
                 built.info,

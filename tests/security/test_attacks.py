@@ -1,9 +1,10 @@
 """Every attack of the battery, graded through both paths, gets exactly the grade it deserves.
 
-Path (b) is autograding: one batch per module, the attacks between two honest students,
-scores read back from the gradebook. Path (a) is ``tito module test``'s grading of the
-working notebook in a student copy. Partial credit is checked against an independent
-oracle: the same solutions run in a Jupyter kernel, as nbgrader runs them.
+Path (b) is autograding: one batch per module, the attacks after an honest student (and,
+where they attack the grader, before a second one), scores read back from the gradebook.
+Path (a) is ``tito module test``'s grading of the working notebook in a student copy.
+Partial credit is checked against an independent oracle: the same solutions run in a
+Jupyter kernel, as nbgrader runs them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ from tito.sandbox import bubblewrap
 pytestmark = pytest.mark.pipeline
 
 HONEST = ("honest-first", "honest-last")
+
+
+def honest_students(folder: str) -> tuple[str, ...]:
+    """The honest students around a module's attacks. The second, graded after every attack,
+    shows that none changed a later grade: only the grader-attack modules' batches hold
+    attacks that try (a module's other attacks are its own blank, partial or broken notebooks)."""
+    return HONEST if folder in GRADER_ATTACK_MODULES else HONEST[:1]
 HAVE_BUBBLEWRAP = bubblewrap() is not None
 NO_BUBBLEWRAP = "bubblewrap is not installed: without it the sandbox cannot hide the course folder"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -105,7 +113,9 @@ def batches(course_dir: Path, courses: dict[str, Course], tmp_path_factory: pyte
                 if info.folder_name == folder and attack.slow == slow and attack.name != "reference"
                 and (HAVE_BUBBLEWRAP or not attack.needs_bubblewrap)
             ]  # fmt: skip
-            for name, build in [(HONEST[0], _reference_bytes), *((a.name, a.build) for a in chosen), (HONEST[1], _reference_bytes)]:
+            first, *last = honest_students(folder)
+            order = [(first, _reference_bytes), *((a.name, a.build) for a in chosen), *((name, _reference_bytes) for name in last)]
+            for name, build in order:
                 path = where / "submitted" / name / f"{course.info.slug}.ipynb"
                 path.parent.mkdir(parents=True)
                 path.write_bytes(build(course))
@@ -159,7 +169,7 @@ def test_hostile_submissions_change_nobody_elses_grade(
         # the blank release none (a test that passes on it tests nothing the student writes).
         problems = grading_problems(results[HONEST[0]].score, results["blank"].score)
         assert not problems, f"{info.folder_name} grades wrongly:\n  " + "\n  ".join(problems)
-    for honest in HONEST:
+    for honest in honest_students(info.folder_name):
         # Read again after the whole batch: nothing graded later changed it.
         score = read_scores(course_dir, info, honest)
         assert (score.earned, score.possible) == (course.possible, course.possible), honest
@@ -195,11 +205,15 @@ def test_a_student_id_that_is_a_path_is_refused(course_dir: Path, courses: dict[
 # --------------------------------------------------------------------------- path (a): tito module test
 
 
+# Path (a) runs the same grader as path (b), with the release's tests instead of the source's.
 # The reference through path (a) on the other modules is what tests/cli/test_student_path.py
-# does for every module, through the real CLI: it is not run twice.
+# does for every module, through the real CLI: it is not run twice. Partial credit needs an
+# oracle run in a Jupyter kernel (3 s); path (b) checks it for every module, path (a) for the
+# grader-attack modules.
+ORACLE_ATTACKS = ("reference", "partial")
 MODULE_TEST_CASES = [
     (info, attack) for info, attack in CASES
-    if attack.name != "reference" or info.folder_name in GRADER_ATTACK_MODULES
+    if attack.name not in ORACLE_ATTACKS or info.folder_name in GRADER_ATTACK_MODULES
 ]  # fmt: skip
 
 
