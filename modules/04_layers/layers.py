@@ -593,13 +593,16 @@ def linear_kernel(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
     """``input @ weight.T + bias``: ``(..., in) -> (..., out)`` for ``weight`` of shape ``(out, in)``.
 
     ``bias`` of shape ``(out,)`` or None (no bias).
-    Hint: ``weight.T`` is the transpose; add the bias only if there is one.
+    Hint: ``weight.T`` is the transpose; add the bias only if there is one. For speed,
+    flatten the leading dimensions into rows first (one 2-D matmul is faster than NumPy's
+    batched one) and add the bias in place (``output += bias`` allocates no second array).
     """
     ### BEGIN SOLUTION
-    output = input @ weight.T
+    rows = int(np.prod(input.shape[:-1]))  # not -1: a (0, in) or (N, 0) input is valid
+    output = input.reshape(rows, input.shape[-1]) @ weight.T  # (rows, out)
     if bias is not None:
-        output = output + bias
-    return output
+        output += bias
+    return output.reshape(*input.shape[:-1], weight.shape[0])
     ### END SOLUTION
 
 
@@ -651,7 +654,7 @@ def linear_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ..
     ### BEGIN SOLUTION
     input, weight = node.inputs[0], node.inputs[1]
     grad_rows = grad.reshape(-1, grad.shape[-1])  # (N, out): every leading dimension is a sample
-    grad_input = grad @ weight.data if input.requires_grad else None
+    grad_input = (grad_rows @ weight.data).reshape(input.shape) if input.requires_grad else None
     grad_weight = grad_rows.T @ input.data.reshape(-1, input.shape[-1]) if weight.requires_grad else None
     if len(node.inputs) == 2:
         return grad_input, grad_weight

@@ -162,13 +162,18 @@ def masked_softmax(scores: np.ndarray, allowed: np.ndarray | None = None) -> np.
     Hint: the four steps above; ``np.isfinite`` finds the rows whose maximum is ``-inf``.
     """
     ### BEGIN SOLUTION
+    # One new array of the scores' size, then everything in place in it (the caller's scores
+    # are never written): each further temporary of that size costs more than its arithmetic.
     if allowed is not None:
         scores = np.where(allowed, scores, -np.inf).astype(scores.dtype, copy=False)
     row_max = scores.max(axis=-1, keepdims=True)
-    row_max = np.where(np.isfinite(row_max), row_max, 0)  # a fully masked row: shift by 0, not -inf
-    exps = np.exp(scores - row_max)
+    row_max[~np.isfinite(row_max)] = 0  # a fully masked row: shift by 0, not -inf
+    exps = scores - row_max if allowed is None else np.subtract(scores, row_max, out=scores)
+    np.exp(exps, out=exps)
     total = exps.sum(axis=-1, keepdims=True)
-    return exps / np.where(total > 0, total, 1)
+    total[total == 0] = 1
+    exps /= total
+    return exps
     ### END SOLUTION
 
 
@@ -235,13 +240,14 @@ def attention_kernel(
     Hint: ``L, S = query.shape[-2], key.shape[-2]``; ``attn_mask.dtype == np.bool_`` tells the kinds apart.
     """
     ### BEGIN SOLUTION
-    scores = (query @ np.swapaxes(key, -1, -2)) * scale
+    scores = query @ np.swapaxes(key, -1, -2)
+    scores *= scale
     allowed = None
     if attn_mask is not None:
         if attn_mask.dtype == np.bool_:
             allowed = attn_mask
         else:
-            scores = scores + attn_mask
+            scores = scores + attn_mask  # not in place: the mask may broadcast scores to more dimensions
     if is_causal:
         causal = causal_mask(query.shape[-2], key.shape[-2], offset)
         allowed = causal if allowed is None else allowed & causal
@@ -356,10 +362,19 @@ def attention_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None,
         return None, None, grad_value
     grad_probs = grad @ np.swapaxes(value.data, -1, -2)
     if dropout_mask is not None:
-        grad_probs = grad_probs * dropout_mask
-    grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
-    grad_query = (grad_scores @ key.data) * scale if query.requires_grad else None
-    grad_key = (np.swapaxes(grad_scores, -1, -2) @ query.data) * scale if key.requires_grad else None
+        grad_probs *= dropout_mask
+    # grad_scores = P * (dP - rowsum(dP * P)), in place in grad_probs; einsum sums the
+    # products without a temporary of their size.
+    grad_probs -= np.einsum("...ij,...ij->...i", grad_probs, probs)[..., None]
+    grad_probs *= probs
+    grad_scores = grad_probs
+    grad_query = grad_key = None
+    if query.requires_grad:
+        grad_query = grad_scores @ key.data
+        grad_query *= scale
+    if key.requires_grad:
+        grad_key = np.swapaxes(grad_scores, -1, -2) @ query.data
+        grad_key *= scale
     return grad_query, grad_key, grad_value
     ### END SOLUTION
 

@@ -101,7 +101,19 @@ def gelu_kernel(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     """
     ### BEGIN SOLUTION
     if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x * x * x)))
+        # 0.5 x (1 + tanh(c (x + k x^3))), computed in place in one buffer: each new
+        # temporary the size of x costs more than the arithmetic on it.
+        out = np.empty_like(x, dtype=np.result_type(x, 0.5))  # a float buffer, also for 0-d x
+        np.multiply(x, x, out=out)
+        out *= x
+        out *= GELU_TANH_COEFF
+        out += x
+        out *= SQRT_2_OVER_PI
+        np.tanh(out, out=out)
+        out += 1
+        out *= x
+        out *= 0.5
+        return out
     return 0.5 * x * (1 + erf(x / SQRT_2))
     ### END SOLUTION
 
@@ -116,9 +128,29 @@ def gelu_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     ### BEGIN SOLUTION
     x = node.inputs[0].data
     if node.attrs.get("approximate", "none") == "tanh":
-        t = np.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x * x * x))
-        du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEFF * x * x)
-        return (grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx),)
+        # In place, in three buffers (as in the kernel): t, x * du/dx and 1 - t*t.
+        dtype = np.result_type(x, grad, 0.5)
+        t = np.empty_like(x, dtype=dtype)  # float buffers, also for 0-d x
+        np.multiply(x, x, out=t)
+        t *= x
+        t *= GELU_TANH_COEFF
+        t += x
+        t *= SQRT_2_OVER_PI
+        np.tanh(t, out=t)
+        slope = np.empty_like(x, dtype=dtype)
+        np.multiply(x, x, out=slope)
+        slope *= 3 * GELU_TANH_COEFF
+        slope += 1
+        slope *= SQRT_2_OVER_PI
+        slope *= x  # x * du/dx
+        sech2 = t * t
+        np.subtract(1, sech2, out=sech2)
+        slope *= sech2
+        slope += t
+        slope += 1
+        slope *= 0.5
+        slope *= grad
+        return (slope,)
     cdf = 0.5 * (1 + erf(x / SQRT_2))
     pdf = INV_SQRT_2PI * np.exp(-0.5 * x * x)
     return (grad * (cdf + x * pdf),)
