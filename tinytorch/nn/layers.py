@@ -292,11 +292,12 @@ def linear_kernel(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
     batched one) and add the bias in place (``output += bias`` allocates no second array).
     """
     ### BEGIN SOLUTION
-    rows = int(np.prod(input.shape[:-1]))  # not -1: a (0, in) or (N, 0) input is valid
-    output = input.reshape(rows, input.shape[-1]) @ weight.T  # (rows, out)
+    # (rows, in); math.prod, not -1: a (0, in) or (N, 0) input is valid
+    rows = input if input.ndim == 2 else input.reshape(math.prod(input.shape[:-1]), input.shape[-1])
+    output = rows @ weight.T  # (rows, out)
     if bias is not None:
         output += bias
-    return output.reshape(*input.shape[:-1], weight.shape[0])
+    return output if rows is input else output.reshape(*input.shape[:-1], weight.shape[0])
     ### END SOLUTION
 
 # %% ../../modules/04_layers/layers.py #impl-linear-backward
