@@ -281,3 +281,25 @@ def test_importing_the_namespaces_imports_no_course_module() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "['tinytorch', 'tinytorch.nn', 'tinytorch.nn.functional']"
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_writes_neither_its_input_nor_the_incoming_gradient(approximate: str) -> None:
+    # The tanh form computes in place in buffers of its own; the caller's arrays stay as they were.
+    x = Tensor(np.linspace(-3, 3, 24, dtype=np.float32).reshape(4, 6), requires_grad=True)
+    upstream = np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6)
+    x_before, upstream_before = x.data.copy(), upstream.copy()
+    out = gelu(x, approximate=approximate)
+    out.backward(upstream)
+    np.testing.assert_array_equal(x.data, x_before, err_msg="gelu changed its input")
+    np.testing.assert_array_equal(upstream, upstream_before, err_msg="gelu's backward changed the incoming gradient")
+    assert out.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_gelu_tanh_of_a_zero_dimensional_tensor() -> None:
+    x = Tensor(np.float32(0.5), requires_grad=True)
+    out = gelu(x, approximate="tanh")
+    assert out.shape == () and math.isclose(float(out.numpy()), float(np_gelu_tanh(np.float32(0.5))), rel_tol=1e-6)
+    out.backward()
+    slope = (np_gelu_tanh(np.float64(0.5 + 1e-6)) - np_gelu_tanh(np.float64(0.5 - 1e-6))) / 2e-6
+    assert x.grad.shape == () and math.isclose(float(x.grad.numpy()), slope, rel_tol=1e-5)

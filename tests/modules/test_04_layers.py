@@ -439,3 +439,22 @@ def test_training_a_small_model_reduces_its_loss() -> None:
         for p in model.parameters():
             p.data -= 0.5 * p.grad.data
     assert loss().item() < 0.5 * first
+
+
+def test_linear_on_three_dimensional_input_writes_none_of_its_inputs() -> None:
+    # The kernel flattens (B, T, in) into rows for one 2-D matmul and adds the bias in place
+    # into its own output: the result is x @ W.T + b and the caller's arrays stay as they were.
+    manual_seed(0)
+    layer = Linear(5, 3)
+    x = randn(2, 4, 5, requires_grad=True)
+    upstream = np.arange(24, dtype=np.float32).reshape(2, 4, 3) / 24
+    arrays = {"weight": layer.weight.data, "bias": layer.bias.data, "input": x.data, "gradient": upstream}
+    before = {name: array.copy() for name, array in arrays.items()}
+    out = layer(x)
+    np.testing.assert_allclose(out.numpy(), x.data @ layer.weight.data.T + layer.bias.data, rtol=1e-6)
+    assert out.shape == (2, 4, 3)
+    out.backward(upstream)
+    assert x.grad.shape == (2, 4, 5) and layer.weight.grad.shape == (3, 5)
+    np.testing.assert_allclose(x.grad.numpy(), upstream @ layer.weight.data, rtol=1e-6)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(array, before[name], err_msg=f"linear changed its {name}")

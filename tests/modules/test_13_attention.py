@@ -27,6 +27,7 @@ from tinytorch.nn.attention import (
     attention,
     attention_weights,
     causal_mask,
+    masked_softmax,
     plot_attention,
     scaled_dot_product_attention,
 )
@@ -351,3 +352,19 @@ def test_mha_matches_torch_multihead_attention() -> None:
     future = torch.from_numpy(np.where(causal_mask(5, 5), 0.0, -np.inf).astype(np.float32))  # float masks agree
     expected, _ = reference(tx, tx, tx, attn_mask=future, need_weights=False)
     np.testing.assert_allclose(layer(x, is_causal=True).numpy(), expected.detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_attention_writes_none_of_its_inputs(with_mask: bool) -> None:
+    # masked_softmax and the attention op compute in place in arrays of their own.
+    manual_seed(0)
+    q, k, v = (randn(2, 3, 5, 4, requires_grad=True) for _ in range(3))
+    scores = np.array(randn(2, 3, 5, 5).data)
+    allowed = causal_mask(5, 5) if with_mask else None
+    upstream = np.array(randn(2, 3, 5, 4).data)
+    arrays = {"query": q.data, "key": k.data, "value": v.data, "scores": scores, "gradient": upstream}
+    before = {name: array.copy() for name, array in arrays.items()}
+    masked_softmax(scores, allowed)
+    scaled_dot_product_attention(q, k, v, is_causal=with_mask).backward(upstream)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(array, before[name], err_msg=f"attention changed its {name}")

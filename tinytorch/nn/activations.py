@@ -143,7 +143,8 @@ def gelu_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
         slope += 1
         slope *= SQRT_2_OVER_PI
         slope *= x  # x * du/dx
-        sech2 = t * t
+        sech2 = np.empty_like(t)
+        np.multiply(t, t, out=sech2)
         np.subtract(1, sech2, out=sech2)
         slope *= sech2
         slope += t
