@@ -9,26 +9,15 @@ computes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "choose_cnn_settings.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("choose_cnn_settings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_example_uses_the_setting_with_the_best_mean_validation_accuracy(one_blas_thread: None) -> None:
-    script = load_script()
+def test_the_example_uses_the_setting_with_the_best_mean_validation_accuracy(one_blas_thread: None, load_example: Callable[[str], ModuleType]) -> None:
+    script = load_example("choose_cnn_settings")
     saved = json.loads(script.RESULTS.read_text(encoding="utf-8"))
     table = saved["validation_accuracy"]
     assert saved["seeds"] == list(script.SEEDS)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "choose_digits_settings.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("choose_digits_settings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_demo_uses_the_setting_with_the_best_mean_validation_accuracy() -> None:
-    script = load_script()
+def test_the_demo_uses_the_setting_with_the_best_mean_validation_accuracy(load_example: Callable[[str], ModuleType]) -> None:
+    script = load_example("choose_digits_settings")
     means = {
         setting: np.mean([script.validation_accuracy(setting, seed) for seed in script.SEEDS])
         for setting in script.CANDIDATES

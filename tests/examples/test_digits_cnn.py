@@ -8,26 +8,15 @@ the settings the example chose by validation accuracy. The accuracy is measured 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 from tinytorch.data import DataLoader, load_digits
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "train_digits_cnn.py"
 
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("train_digits_cnn", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_digits_cnn_reaches_98_percent_test_accuracy(one_blas_thread: None) -> None:
-    example = load_example()
+def test_digits_cnn_reaches_98_percent_test_accuracy(one_blas_thread: None, load_example: Callable[[str], ModuleType]) -> None:
+    example = load_example("train_digits_cnn")
     digits = load_digits()
     test_data = DataLoader(example.as_images(digits.test), batch_size=512)
     start = time.perf_counter()
