@@ -2,17 +2,22 @@
 
 tito copies this file into a fresh folder and runs it there, in a sandbox, as a program of
 its own: it imports nothing from tito, so nothing of the course tree needs to be visible.
-It reads its job as JSON on standard input::
+It reads its job from the JSON file named by its first argument::
 
-    {"nonce": "...", "results": "results.jsonl", "cell_seconds": 60,
+    {"results": "results.jsonl", "observations": "observations", "cell_seconds": 60,
      "cells": [{"name": "impl-as-array", "source": "..."}, ...]}
 
 and runs the cells in order in one namespace, as plain Python: there is no IPython, so
-no input or AST transformer and no custom exception handler can rewrite a later cell. After
-each cell it appends one JSON line to the results file: the nonce (which code in the cells
-never sees as data), the cell's index, its output and its error, if any. It also checks
-that the cell left alone what the tests rely on (builtins, NumPy's comparison functions,
-tracing hooks); a change is reported as tampering.
+no input or AST transformer and no custom exception handler can rewrite a later cell.
+While cell ``i`` runs, ``TITO_OBSERVATIONS`` names the folder ``observations/i``, where the
+course's ``observe()`` writes what the tests observe. After each cell the runner appends one
+JSON line to the results file: the cell's index, its output and its error, if any. It also
+checks that the cell left alone what the tests rely on (builtins, NumPy's comparison
+functions, tracing hooks) and reports a change as tampering.
+
+Nothing here is trusted. Student code runs in this process and can rewrite anything it
+writes; tito reads the results as plain data, and a grade needs observations that match the
+reference solution's, computed in another process on inputs drawn for the run.
 
 A cell that runs longer than ``cell_seconds`` is stopped with ``CellTimeout``; one that
 ignores that is killed by tito from outside.
@@ -25,6 +30,7 @@ import builtins
 import contextlib
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -33,6 +39,8 @@ from types import FrameType, ModuleType
 from typing import Any
 
 OUTPUT_MAX_CHARS = 20_000
+# Where the course's observe() (tinytorch.tensor, module 01) writes; the same name is there.
+OBSERVATIONS_VARIABLE = "TITO_OBSERVATIONS"
 # Functions whose replacement would make a failing test pass; checked after every cell.
 GUARDED_FUNCTIONS = {
     "numpy": ("allclose", "isclose", "array_equal", "array_equiv", "all", "any", "abs", "asarray", "array"),
@@ -138,8 +146,8 @@ def run_cell(source: str, name: str, namespace: dict[str, Any], seconds: int, fl
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
-    nonce = job["nonce"]
+    with open(sys.argv[1], encoding="utf-8") as file:
+        job = json.load(file)
     seconds = int(job["cell_seconds"])
     signal.signal(signal.SIGALRM, _on_alarm)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
@@ -147,10 +155,13 @@ def main() -> None:
     flags = [0]
     with open(job["results"], "a", encoding="utf-8") as results:
         for index, cell in enumerate(job["cells"]):
+            observations = os.path.join(job["observations"], str(index))
+            os.makedirs(observations, exist_ok=True)
+            os.environ[OBSERVATIONS_VARIABLE] = observations
             record = run_cell(cell["source"], cell["name"], namespace, seconds, flags)
             changes = guard.changes()
             guard.learn()
-            record.update(nonce=nonce, index=index, tampered=changes)
+            record.update(index=index, tampered=changes)
             results.write(json.dumps(record) + "\n")
             results.flush()
 

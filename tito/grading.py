@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import warnings
@@ -27,15 +28,16 @@ import nbformat
 
 from tito.course import PACKAGE_NAME, ModuleInfo, all_modules, copy_package_inits, data_environment, present_modules
 from tito.errors import TitoError
-from tito.grader import Grade, Isolation, grade_notebook, invalid
+from tito.grader import Grade, Isolation, Reference, grade_notebook, invalid, new_seed, run_reference, ungradable
 from tito.limits import current_limits
 from tito.nbgrader_course import COURSE_ID, nbgrader_api, nbgrader_call
-from tito.notebooks import read_notebook, write_notebook
+from tito.notebooks import parse_notebook, read_notebook, write_notebook
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+SUBMISSION_MAX_BYTES = 20 * 1024**2  # the course's largest notebook is well under 1 MiB
 
 # Run by a fresh interpreter with the grading environment: prints each named module that
 # the import system can find. A missing parent package means the module is not findable.
@@ -156,13 +158,27 @@ def _check_student_id(student: str) -> None:
 
 
 def _read_submission(path: Path) -> nbformat.NotebookNode | Grade:
-    """The submitted notebook, or the grade of one that cannot be read."""
+    """The submitted notebook, or the grade of one that cannot be read.
+
+    Only a regular file counts, read without following a symlink (a link could point at the
+    course's own solution notebook) and up to ``SUBMISSION_MAX_BYTES``.
+    """
     try:
-        return read_notebook(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        return invalid(f"invalid notebook: {path.name} cannot be opened ({error.strerror}; symlinks are refused)")
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return invalid(f"invalid notebook: {path.name} is not a regular file")
+        data = file.read(SUBMISSION_MAX_BYTES + 1)
+    if len(data) > SUBMISSION_MAX_BYTES:
+        return invalid(f"invalid notebook: {path.name} is larger than {SUBMISSION_MAX_BYTES // 1024**2} MiB")
+    try:
+        return parse_notebook(data.decode("utf-8"), path)
+    except UnicodeDecodeError:
+        return invalid(f"invalid notebook: {path.name} is not UTF-8 text")
     except TitoError as error:
         return invalid(f"invalid notebook: {error}")
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        return invalid(f"invalid notebook: {path.name} cannot be read ({type(error).__name__})")
 
 
 def _gradebook(course_dir: Path) -> Gradebook:
@@ -220,7 +236,7 @@ def _scores(gradebook: Gradebook, info: ModuleInfo, student: str) -> Score:
 
 
 def autograde(
-    course_dir: Path, info: ModuleInfo, submissions: dict[str, Path], staging: Path
+    course_dir: Path, info: ModuleInfo, submissions: dict[str, Path], staging: Path, seed: int | None = None
 ) -> dict[str, Result]:
     """Grade each ``student -> notebook`` submission of ``info``; record and return the results.
 
@@ -229,6 +245,10 @@ def autograde(
     that does not hide module ``info`` raises TitoError before anything runs. Every
     submission gets a result, whatever it does: a crash, a timeout or a broken notebook is
     its own verdict and never stops the others.
+
+    The batch's unseen inputs come from ``seed`` (a fresh random one by default). The
+    reference solution runs once on it, in a sandboxed child like the submissions; each
+    graded cell of a submission must observe what it observed (``tito.grader``).
     """
     course_dir, staging = course_dir.resolve(), staging.resolve()
     template_path = course_dir / "source" / info.folder_name / f"{info.slug}.ipynb"
@@ -247,22 +267,38 @@ def autograde(
         warnings.filterwarnings("ignore", category=SAWarning)
         nbgrader_call(f"generate_assignment {info.folder_name}", api.generate_assignment(info.folder_name))
     limits = current_limits()
-    isolation = Isolation(hidden=(course_dir, info.root.resolve()), visible=(info.root.resolve() / "data",))
+    isolation = Isolation(visible=(info.root.resolve() / "data",))
+    environment = data_environment(info.root)
+    reference = run_reference(
+        template, staging / PACKAGE_NAME, limits, isolation, environment, new_seed() if seed is None else seed
+    )
     results = {}
     with _gradebook(course_dir) as gradebook, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=SAWarning)
         for student, path in submissions.items():
-            submitted = _read_submission(path)
-            grade = (
-                submitted
-                if isinstance(submitted, Grade)
-                else grade_notebook(
-                    template, submitted, staging / PACKAGE_NAME, limits, isolation, data_environment(info.root)
-                )
-            )
+            grade = _grade_one(path, template, staging / PACKAGE_NAME, isolation, environment, reference)
             _record(gradebook, course_dir, info, student, grade)
             results[student] = Result(_scores(gradebook, info, student), grade)
     return results
+
+
+def _grade_one(
+    path: Path,
+    template: nbformat.NotebookNode,
+    package: Path,
+    isolation: Isolation,
+    environment: dict[str, str],
+    reference: Reference,
+) -> Grade:
+    """One submission's grade. The exception boundary of a batch: whatever goes wrong while
+    grading this submission is its verdict, with the reason, and the next one is graded."""
+    try:
+        submitted = _read_submission(path)
+        if isinstance(submitted, Grade):
+            return submitted
+        return grade_notebook(template, submitted, package, current_limits(), isolation, environment, reference)
+    except Exception as error:  # noqa: BLE001 (the boundary: any failure is this submission's verdict)
+        return ungradable(error)
 
 
 def grading_problems(reference: Score, blank: Score) -> list[str]:

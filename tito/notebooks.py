@@ -57,21 +57,32 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     """
     if path.suffix != ".ipynb":
         return script_to_notebook(path)
-    recover = "Restore it from .ipynb_checkpoints/ or your version control."
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise TitoError(f"{path} is not a readable notebook (its JSON is broken). {recover}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TitoError(f"{path} is not a readable notebook (it is not UTF-8 text). {RECOVER}") from None
+    return parse_notebook(text, path)
+
+
+RECOVER = "Restore it from .ipynb_checkpoints/ or your version control."
+
+
+def parse_notebook(text: str, path: Path) -> nbformat.NotebookNode:
+    """The notebook whose JSON is ``text`` (read from ``path``); TitoError if it is not one."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise TitoError(f"{path} is not a readable notebook (its JSON is broken). {RECOVER}") from None
     cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list) or not all(
         isinstance(cell, dict) and isinstance(cell.get("source"), (str, list)) for cell in cells
     ):
-        raise TitoError(f"{path} is not a valid notebook (its list of cells is damaged). {recover}")
+        raise TitoError(f"{path} is not a valid notebook (its list of cells is damaged). {RECOVER}")
     try:
         return nbformat.reads(json.dumps(data), as_version=4)
-    except (nbformat.ValidationError, NotJSONError) as error:
-        message = str(error).splitlines()[0]
-        raise TitoError(f"{path} is not a valid notebook ({message}). {recover}") from None
+    except (nbformat.ValidationError, NotJSONError, RecursionError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TitoError(f"{path} is not a valid notebook ({message}). {RECOVER}") from None
 
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:

@@ -109,7 +109,7 @@ def grade_working_notebook(info: ModuleInfo, limits: Limits) -> tuple[Grade, nbf
     template = read_notebook(info.template)
     with tempfile.TemporaryDirectory(prefix="tito-staging-") as scratch:
         staging = staging_package(info.root, info, Path(scratch))
-        isolation = Isolation(hidden=(info.root.resolve(),), visible=(info.root.resolve() / "data",))
+        isolation = Isolation(visible=(info.root.resolve() / "data",))
         grade = grade_notebook(
             template, submission, staging / PACKAGE_NAME, limits, isolation, data_environment(info.root)
         )

@@ -6,16 +6,22 @@ What the child gets, in layers (the threat model in README.md says what each def
 - a minimal environment: ``PYTHONPATH`` is the staging folder of that submission alone;
 - resource limits: address space (``RLIMIT_AS``), no core files, its own session so that
   tito can kill it and everything it started;
-- where bubblewrap (``bwrap``) is installed: a read-only view of the filesystem, an empty
-  ``/tmp``, no network, the folders tito names hidden behind empty ones (the course's
-  solutions and gradebook, the repository's reference package), and, when tito runs as
-  root, an unprivileged user of its own user namespace without capabilities.
+- where bubblewrap (``bwrap``) is installed, a filesystem built from an allow-list: the
+  system's ``/usr`` (and the ``/lib``, ``/bin`` links into it), the Python interpreter and
+  its packages, the folders the caller names (the bundled data), read-only, and the child's
+  own folder; an empty ``/tmp``, a private ``/proc``, no network. Another checkout, a home
+  folder, ``/var``, the course folder and the repository do not exist in that view. When
+  tito runs as root, bubblewrap builds the view as root and then runs the child through
+  ``setpriv`` as the real ``nobody`` user, with no capabilities and ``no_new_privs``: it is
+  ``nobody`` outside the sandbox too, so no root-only file or socket is within its reach.
+  (bubblewrap run as ``nobody`` could not mount an interpreter that lives under root's
+  private home, as pyenv's does.)
 
 Without bubblewrap, a grader running as root runs the child as ``nobody`` when that user
 can reach the Python interpreter and its packages (it cannot when they live under a private
 ``/root``, as with pyenv there); otherwise, and for any other user, the child runs as the
-user who runs tito. The limits and the fresh folder hold either way; the read-only view and
-the hidden folders need bubblewrap.
+user who runs tito. The limits and the fresh folder hold either way; the allow-listed view
+needs bubblewrap.
 
 tito watches the child from outside: a cell that runs past its limit plus a grace period,
 or a notebook past its cap, ends in a kill of the whole process group.
@@ -36,6 +42,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from tito.errors import TitoError
 
 UNPRIVILEGED_USER = "nobody"
 _POLL_SECONDS = 0.05
@@ -93,42 +101,82 @@ def _limit_resources(memory_bytes: int, user: pwd.struct_passwd | None) -> Calla
     return prepare
 
 
-def _bubblewrap_command(bwrap: str, workdir: Path, hidden: list[Path], keep: list[Path]) -> list[str]:
-    """bwrap arguments: everything read-only, ``hidden`` folders empty, ``keep`` visible
-    (read-only) even inside them, ``workdir`` writable, a private /tmp, no network."""
+# The system's own programs and libraries; on merged-/usr systems the others are links into /usr.
+_SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_SYSTEM_FILES = ("/etc/ld.so.cache",)  # where the dynamic loader finds shared libraries
+
+
+def interpreter_paths() -> list[Path]:
+    """The Python interpreter and its packages: what the child must see to run at all."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    paths.update(Path(folder).resolve() for folder in site.getsitepackages())
+    return sorted(path for path in paths if path.exists())
+
+
+def _bubblewrap_command(bwrap: str, workdir: Path, visible: list[Path]) -> list[str]:
+    """bwrap arguments: a view holding only the system, ``visible`` (read-only) and
+    ``workdir`` (writable), with an empty /tmp, a private /proc and no network."""
     command = [
-        bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
+        bwrap, "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session",
     ]  # fmt: skip
+    for folder in _SYSTEM_FOLDERS:
+        if os.path.islink(folder):
+            command += ["--symlink", os.readlink(folder), folder]
+        elif os.path.isdir(folder):
+            command += ["--ro-bind", folder, folder]
+    for file in _SYSTEM_FILES:
+        command += ["--ro-bind-try", file, file]
+    made: set[Path] = set()
+    for path, option in [*((path, "--ro-bind") for path in visible if path.exists()), (workdir, "--bind")]:
+        # bwrap makes the folders above a mount private (0700); the child must pass through them.
+        for folder in reversed(path.parents[:-1]):
+            if folder not in made:
+                made.add(folder)
+                command += ["--perms", "0755", "--dir", str(folder)]
+        command += [option, str(path), str(path)]
+    command += ["--chdir", str(workdir)]
     if os.geteuid() == 0:
-        # Root inside the sandbox could remount the read-only view; a user namespace of its
-        # own, as an unprivileged user, leaves it no capability to do so.
+        # bwrap ran as root to build the view; the child itself runs as the real nobody.
         nobody = pwd.getpwnam(UNPRIVILEGED_USER)
-        command += ["--unshare-user", "--uid", str(nobody.pw_uid), "--gid", str(nobody.pw_gid), "--cap-drop", "ALL"]
-    for folder in hidden:
-        if folder.exists():
-            command += ["--tmpfs", str(folder)]
-    # Shown again, read-only, whatever hid them: a hidden folder or the private /tmp (a
-    # virtual environment may well live under /tmp, e.g. in a CI checkout).
-    for path in keep:
-        if path.exists():
-            command += ["--ro-bind", str(path), str(path)]
-    command += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise TitoError("Grading as root needs setpriv (util-linux) to run the sandbox as nobody: apt-get install util-linux")
+        command += [
+            setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+        ]  # fmt: skip
     return command
+
+
+def _child_user() -> pwd.struct_passwd | None:
+    """The user the child runs as when that is not tito's own user, or None."""
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwnam(UNPRIVILEGED_USER) if bubblewrap() else _unprivileged_user()
+
+
+def prepare_folder(workdir: Path) -> None:
+    """Give ``workdir`` and what is in it to the user the child will run as."""
+    user = _child_user()
+    if user is not None:
+        for path in (workdir, *workdir.rglob("*")):
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
 def run_sandboxed(
     argv: list[str],
     *,
     workdir: Path,
-    stdin: bytes,
     environment: dict[str, str],
     memory_bytes: int,
-    hidden: list[Path],
-    keep: list[Path],
+    visible: list[Path],
     deadline: Callable[[float], str],
 ) -> Outcome:
-    """Run ``argv`` in the sandbox with ``workdir`` as its folder and ``stdin`` as its input.
+    """Run ``argv`` in the sandbox with ``workdir`` (prepared by ``prepare_folder``) as its
+    folder; ``visible`` folders are shown read-only. The child's input is a file there: a
+    pipe it never read could block tito.
 
     ``deadline(elapsed)`` is asked repeatedly while the child runs; a non-empty answer (the
     limit it broke, as a sentence) makes tito kill the child's whole process group.
@@ -138,30 +186,19 @@ def run_sandboxed(
     env.update(HOME=str(workdir), TMPDIR=str(workdir), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
     env.update(environment)
     bwrap = bubblewrap()
-    # The interpreter and its packages stay visible wherever they are.
-    interpreter = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
-    command = [*_bubblewrap_command(bwrap, workdir, hidden, [*interpreter, *keep]), *argv] if bwrap else argv
+    command = [*_bubblewrap_command(bwrap, workdir, [*interpreter_paths(), *visible]), *argv] if bwrap else argv
     user = None if bwrap else _unprivileged_user()
-    if user is not None:
-        for path in (workdir, *workdir.rglob("*")):
-            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
     started = time.monotonic()
     process = subprocess.Popen(
         command,
         cwd=workdir,
         env=env,
-        stdin=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         preexec_fn=_limit_resources(memory_bytes, user),  # noqa: PLW1509 (tito starts no threads)
     )
-    try:
-        assert process.stdin is not None
-        process.stdin.write(stdin)
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # the child ended before reading; its outcome below says how
     killed_for = ""
     try:
         while process.poll() is None:

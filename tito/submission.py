@@ -63,6 +63,7 @@ SUSPICIOUS_MODULE_ATTRIBUTES = {
     ("os", "system"): "starts programs",
     ("os", "kill"): "sends signals",
 }
+SCAN_MAX_CHARS = 200_000  # the course's longest solution cell is a few thousand characters
 # Modules whose attributes a solution must not assign (monkey-patching what tests use).
 PROTECTED_MODULES = {"np", "numpy", "math", "builtins", "sys", "pytest", "testing"}
 
@@ -79,7 +80,8 @@ class Assembly:
 def grade_id(cell: nbformat.NotebookNode) -> str | None:
     """The nbgrader ``grade_id`` of ``cell``, if it has one."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta.get("grade_id") if isinstance(meta, dict) else None
+    found = meta.get("grade_id") if isinstance(meta, dict) else None
+    return found if isinstance(found, str) else None  # a submission may put anything there
 
 
 def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
@@ -153,15 +155,22 @@ def assemble(template: nbformat.NotebookNode, submission: nbformat.NotebookNode)
 
 def scan_solution(name: str, source: str) -> list[str]:
     """Findings for an instructor in one submitted solution: ``impl-x line 3: reaches into IPython``."""
+    if len(source) > SCAN_MAX_CHARS:
+        return [f"{name}: {len(source):,} characters, too long to scan (a solution cell holds one function)"]
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
         return [f"{name} line {error.lineno}: does not parse ({error.msg})"]
+    except (RecursionError, MemoryError):
+        return [f"{name}: nested too deeply to scan"]
     findings = set()
-    for node in ast.walk(tree):
-        found = _finding(node)
-        if found:
-            findings.add((getattr(node, "lineno", 0), found))
+    try:
+        for node in ast.walk(tree):
+            found = _finding(node)
+            if found:
+                findings.add((getattr(node, "lineno", 0), found))
+    except (RecursionError, MemoryError):
+        findings.add((0, "nested too deeply to scan"))
     return [f"{name} line {line}: {found}" for line, found in sorted(findings)]
 
 

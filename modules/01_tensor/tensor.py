@@ -48,7 +48,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
+import os
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, overload
 
@@ -149,6 +152,84 @@ def expect_error(
 
 
 # %% [markdown]
+# ### How your notebook is graded: observations on inputs you have not seen
+#
+# The asserts in a test cell are for you: they check fixed, hand-picked inputs and say in
+# plain words what is wrong. The grade is decided elsewhere. Each test cell ends by calling
+# your function again on inputs drawn from `unseen_rng(name)` and handing the results to
+# `observe(label, value)`. In your notebook these inputs are always the same (seed 0) and
+# `observe` only checks that the value is plain data. When your notebook is graded, the
+# grader draws new inputs for that run, runs the reference solution on the same inputs in a
+# separate process, and compares: a test earns its points only if it raised nothing and
+# every observation matches the reference (arrays: same dtype, same shape, values within the
+# tolerance the test states). Your code never sees the reference's values, so the only way
+# to match them is to compute them.
+#
+# ```python
+# rng = unseen_rng("test-matmul-kernel")
+# a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+# observe("matmul_kernel(a, b)", matmul_kernel(a, b))
+# observe("matmul_kernel, shapes (3, 4) @ (3, 4)", error_name(lambda: matmul_kernel(a, a)))
+# ```
+#
+# `observe` accepts a NumPy array or scalar (bool, integer, float or string), a Python
+# number or string, or a list or tuple of them (a shape, a list of token ids). A `Tensor` is
+# not plain data: observe its `.data`. The cell is read-only.
+
+
+# %% nbgrader={"grade": false, "grade_id": "given-observe", "locked": true, "solution": false, "schema_version": 3}
+#| export
+# A graded run sets these two variables in the process that runs the notebook; a notebook
+# run by you has neither, so its inputs are fixed (seed 0) and nothing is written.
+OBSERVATIONS_VARIABLE = "TITO_OBSERVATIONS"  # a folder: each observe() writes two files there
+SEED_VARIABLE = "TITO_SEED"  # the seed of this run's unseen inputs
+
+
+def unseen_rng(name: str) -> np.random.Generator:
+    """A random generator for the inputs of test ``name``: seed 0 in your notebook, the
+    run's own seed (``TITO_SEED``) when graded. Each name gets a stream of its own."""
+    seed = int(os.environ.get(SEED_VARIABLE, "0"))
+    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+
+
+def error_name(fn: Callable[[], object]) -> str:
+    """Call ``fn()``; the class name of the exception it raises, or ``"nothing"``."""
+    try:
+        fn()
+    except Exception as error:  # any error is an outcome to observe, compared by name
+        return type(error).__name__
+    return "nothing"
+
+
+def observed_array(value: object) -> np.ndarray:
+    """``value`` as the plain array ``observe`` records; TypeError for anything else."""
+    if isinstance(value, (np.ndarray, np.generic, bool, int, float, str, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype.kind in "biufU":
+            return array
+    raise TypeError(
+        f"observe takes an array, a number, a string or a list of them, not {type(value).__name__}"
+        " (observe a Tensor's .data)"
+    )
+
+
+def observe(label: str, value: object, *, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Record ``value`` (what your code computed) under ``label`` for the grader.
+
+    The grader compares it with the reference solution's value on the same inputs:
+    same dtype and shape, and for floats ``|value - reference| <= atol + rtol * |reference|``.
+    In your notebook this only checks that ``value`` is plain data.
+    """
+    array = observed_array(value)
+    folder = os.environ.get(OBSERVATIONS_VARIABLE)
+    if folder:
+        number = len(os.listdir(folder)) // 2
+        np.save(os.path.join(folder, f"{number}.npy"), array, allow_pickle=False)
+        with open(os.path.join(folder, f"{number}.json"), "w", encoding="utf-8") as file:
+            json.dump({"label": str(label), "rtol": float(rtol), "atol": float(atol)}, file)
+
+
+# %% [markdown]
 # ### Your task: `as_array`
 #
 # `Tensor(data)` calls `as_array(data, dtype)` to get the array it will own. The rules:
@@ -220,11 +301,20 @@ expect_error(DtypeError, lambda: as_array(["a", "b"]), "float32", what='as_array
 expect_error(DtypeError, lambda: as_array([1.0], dtype=np.float16), "float16", "float32", "int64", "bool",
              what="as_array([1.0], dtype=np.float16)")
 expect_error(ShapeError, lambda: as_array([[1, 2], [3]]), what="as_array([[1, 2], [3]]) (ragged lists)")
-### BEGIN HIDDEN TESTS
-assert as_array(np.arange(4, dtype=np.float64)).dtype == np.float32, "as_array: float64 arrays become float32 by default"
-assert as_array(np.array([1, 2], dtype=np.int32), dtype=np.float64).dtype == np.float64
-assert as_array(np.float64(3.0)).dtype == np.float32
-### END HIDDEN TESTS
+
+# Graded: the same rules on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-as-array")
+unseen = rng.integers(-9, 10, size=tuple(int(n) for n in rng.integers(1, 5, size=2)))
+for label, data, dtype in (
+    ("an int64 array", unseen, None), ("a float64 array", unseen / 4, None), ("nested lists", unseen.tolist(), None),
+    ("a bool array", unseen > 0, None), ("an int32 array, dtype=float64", unseen.astype(np.int32), np.float64),
+    ("a float64 scalar", np.float64(unseen[0, 0] / 4), None), ("a list, dtype=int64", unseen.tolist(), np.int64),
+):
+    observe(f"as_array({label})", as_array(data, dtype=dtype))
+observe("as_array(an array) shares memory with its input", bool(np.shares_memory(as_array(unseen), unseen)))
+observe("as_array(complex data) raises", error_name(lambda: as_array(unseen + 1j)))
+observe("as_array(dtype=float16) raises", error_name(lambda: as_array(unseen, dtype=np.float16)))
+observe("as_array(ragged lists) raises", error_name(lambda: as_array([unseen[0].tolist(), [1]])))
 
 # %% [markdown]
 # ### Your task: `bytes_for`
@@ -257,6 +347,11 @@ assert bytes_for((4, 0), np.float32) == 0, "bytes_for: a tensor with a zero-leng
 for shape, dtype in (((7, 5, 3), np.int64), ((10,), np.bool_), ((3, 4), np.float64)):
     expected = np.zeros(shape, dtype=dtype).nbytes
     assert bytes_for(shape, dtype) == expected, f"bytes_for({shape}, {np.dtype(dtype)}) should be {expected}"
+
+rng = unseen_rng("test-bytes-for")
+for dtype in (np.float32, np.float64, np.int32, np.bool_):
+    shape = tuple(int(n) for n in rng.integers(0, 9, size=rng.integers(0, 4)))
+    observe(f"bytes_for(shape, {np.dtype(dtype)})", bytes_for(shape, dtype))
 
 
 # %% [markdown]
@@ -311,7 +406,7 @@ def broadcast_shape(shape_a: Sequence[int], shape_b: Sequence[int]) -> tuple[int
 
 # %% nbgrader={"grade": true, "grade_id": "test-broadcast-shape", "locked": true, "points": 3, "solution": false, "schema_version": 3}
 cases = [((32, 10), (10,)), ((8, 1, 6, 1), (7, 1, 5)), ((), (3, 4)), ((5, 1), (1, 4)), ((2, 3), (2, 3)),
-         ((0, 3), (1, 3)), ((1,), (0,))]
+         ((0, 3), (1, 3)), ((1,), (0,)), ((10,), (32, 10)), ((4,), (3, 1))]
 for shape_a, shape_b in cases:
     expected = np.broadcast_shapes(shape_a, shape_b)
     got = broadcast_shape(shape_a, shape_b)
@@ -319,19 +414,15 @@ for shape_a, shape_b in cases:
 for shape_a, shape_b in (((2, 3), (4,)), ((0, 3), (2, 3))):
     expect_error(ShapeError, lambda: broadcast_shape(shape_a, shape_b), str(shape_a), str(shape_b),
                  what=f"broadcast_shape{shape_a, shape_b}")
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(0)
-for _ in range(200):
+
+rng = unseen_rng("test-broadcast-shape")
+for _ in range(60):
     shape_a = tuple(int(s) for s in rng.choice([0, 1, 2, 3], size=rng.integers(0, 4)))
     shape_b = tuple(int(s) for s in rng.choice([0, 1, 2, 3], size=rng.integers(0, 4)))
-    try:  # NumPy's answer: a shape, or ValueError when the shapes do not broadcast
-        expected = np.broadcast_shapes(shape_a, shape_b)
-    except ValueError:
-        expect_error(ShapeError, lambda: broadcast_shape(shape_a, shape_b), what=f"broadcast_shape{shape_a, shape_b}")
-    else:
-        got = broadcast_shape(shape_a, shape_b)
-        assert got == expected, f"broadcast_shape{shape_a, shape_b}: expected {expected}, got {got}"
-### END HIDDEN TESTS
+    outcome = error_name(lambda: broadcast_shape(shape_a, shape_b))
+    observe(f"broadcast_shape{shape_a, shape_b} raises", outcome)
+    if outcome == "nothing":
+        observe(f"broadcast_shape{shape_a, shape_b}", [int(s) for s in broadcast_shape(shape_a, shape_b)])
 
 # %% [markdown]
 # ## 3. The dispatch layer
@@ -580,6 +671,14 @@ for left, right in (((3, 4), (5, 6)), ((3, 4), (5,)), ((2, 3, 4), (3, 4, 5)), ((
     expect_error(ShapeError, lambda: matmul_kernel(np.ones(left), np.ones(right)), str(left), str(right),
                  what=f"matmul_kernel with shapes {left} @ {right}")
 
+rng = unseen_rng("test-matmul-kernel")
+m, k, n = (int(size) for size in rng.integers(1, 7, size=3))
+a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+observe("matmul_kernel(a, b), float32 (m, k) @ (k, n)", matmul_kernel(a, b))
+observe("matmul_kernel(batch, b), (2, m, k) @ (k, n)", matmul_kernel(np.stack([a, 2 * a]), b))
+observe("matmul_kernel(vector, b), (k,) @ (k, n)", matmul_kernel(a[0], b))
+observe("matmul_kernel, (m, k) @ (k + 1, n) raises", error_name(lambda: matmul_kernel(a, np.ones((k + 1, n)))))
+
 
 # %% [markdown]
 # ## 5. Reductions
@@ -683,6 +782,13 @@ assert int_mean.dtype == np.float32, f"mean_kernel: the mean of an integer array
 assert np.allclose(int_mean, [1.0, 4.0]), f"mean_kernel: mean of {integers.tolist()} over axis 1 should be [1, 4]"
 print("mean over axis 1 of the integers", integers.tolist(), "->", int_mean, int_mean.dtype)
 
+rng = unseen_rng("test-mean-kernel")
+unseen = rng.standard_normal((2, 3, 4)).astype(np.float32)
+for axis, keepdims in ((None, False), (1, False), (-1, True), ((0, 2), True)):
+    observe(f"mean_kernel(x, axis={axis}, keepdims={keepdims})", mean_kernel(unseen, axis=axis, keepdims=keepdims))
+observe("mean_kernel(float64 x, axis=0)", mean_kernel(unseen.astype(np.float64), axis=0))
+observe("mean_kernel(integers, axis=1)", mean_kernel(rng.integers(-5, 5, size=(3, 4)), axis=1))
+
 
 # %% [markdown]
 # ## 6. Reshape and the `-1` dimension
@@ -734,6 +840,13 @@ for bad in ((5, 5), (-1, 5)):
     expect_error(ShapeError, lambda: infer_shape(bad, 24), "24", str(bad), what=f"infer_shape({bad}, 24)")
 for bad in ((-1, -1), (-2, 12)):
     expect_error(ShapeError, lambda: infer_shape(bad, 24), str(bad), what=f"infer_shape({bad}, 24)")
+
+rng = unseen_rng("test-infer-shape")
+rows, cols = (int(n) for n in rng.integers(1, 8, size=2))
+for shape in ((-1, cols), (rows, -1), (rows, cols), (1, -1, 1), (-1,)):
+    observe(f"infer_shape({shape}, rows * cols)", [int(s) for s in infer_shape(shape, rows * cols)])
+for bad in ((rows + 1, -1, cols + 1), (-1, -1), (rows, -cols)):
+    observe(f"infer_shape({bad}, rows * cols) raises", error_name(lambda: infer_shape(bad, rows * cols)))
 
 
 # %% [markdown]
