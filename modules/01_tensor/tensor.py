@@ -727,7 +727,7 @@ def _normalize_axes_cached(axis: int | tuple[int, ...] | None, ndim: int) -> tup
 
 
 # np.add.reduce and np.maximum.reduce are what np.sum and np.max call, minus a Python-level
-# wrapper whose cost per call rivals the whole kernel on a small tensor (benchmarks/).
+# wrapper whose cost per call rivals the whole kernel on a small tensor (as measured for this course).
 @register_kernel("sum")
 def _sum_kernel(a: np.ndarray, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
     return np.add.reduce(a, axis=normalize_axes(axis, a.ndim), keepdims=keepdims)
@@ -1257,8 +1257,8 @@ for label, result in (
 # Each tensor op pays Python overhead (the method call, `dispatch`, wrapping the result)
 # on top of the NumPy kernel. The overhead is a fixed cost per call, so it dominates small
 # tensors and vanishes for large ones. We time the same addition through `Tensor` and in
-# raw NumPy, side by side, and print the ratio. (The `benchmarks/` folder measures the same
-# thing more carefully; numbers vary from machine to machine.)
+# raw NumPy, side by side, and print the ratio. (Module 15 builds the tools to measure
+# this more carefully; numbers vary from machine to machine.)
 
 # %%
 import timeit

@@ -107,6 +107,11 @@ class Attack:
     needs_bubblewrap: bool = field(default=False)
     # Tests the grader, not the module: run on GRADER_ATTACK_MODULES only (see ATTACK_MODULES).
     grader_only: bool = field(default=False)
+    # Submitted as a symlink to the course's source notebook instead of a file (path (b) only).
+    symlink_to_source: bool = field(default=False)
+    # Defeated only by the comparison with the reference, which path (b) has and path (a), the
+    # student's own check on the student's machine, has not (README: path (a) is advisory).
+    needs_reference: bool = field(default=False)
 
 
 # --------------------------------------------------------------------------- notebook edits
@@ -141,9 +146,7 @@ def blank_with(code: str) -> Callable[[Course], bytes]:
     def build(course: Course) -> bytes:
         nb = _copy(course.release)
         first = _solution_cells(nb)[0]
-        filled = code.replace("GRADEBOOK_PATH", repr(str(course.gradebook)))
-        filled = filled.replace("SOURCE_PATH", repr(str(course.source_path)))
-        first.source = filled + "\n" + first.source
+        first.source = _filled(code, course) + "\n" + first.source
         return _bytes(nb)
 
     return build
@@ -158,6 +161,60 @@ def blank_with_added_cell(code: str) -> Callable[[Course], bytes]:
         return _bytes(nb)
 
     return build
+
+
+def blank_in_every_solution(first: str, each: str) -> Callable[[Course], bytes]:
+    """The blank release with ``first`` at the top of its first solution cell and every
+    solution cell's stub ``raise NotImplementedError()`` replaced by ``each`` (indented as
+    the stub was). The words GRADEBOOK_PATH, SOURCE_PATH and REPO_SCRIPT become paths."""
+
+    def build(course: Course) -> bytes:
+        nb = _copy(course.release)
+        cells = _solution_cells(nb)
+        for cell in cells:
+            cell.source = re.sub(
+                r"^([ \t]*)raise NotImplementedError\(\)",
+                lambda match: "\n".join(match.group(1) + line for line in each.splitlines()),
+                cell.source,
+                flags=re.MULTILINE,
+            )
+        cells[0].source = _filled(first, course) + "\n" + cells[0].source
+        return _bytes(nb)
+
+    return build
+
+
+def solutions_replaced(first: str, each: str) -> Callable[[Course], bytes]:
+    """The release with every solution cell replaced by ``each``, and ``first`` before it
+    in the first solution cell."""
+
+    def build(course: Course) -> bytes:
+        nb = _copy(course.release)
+        for cell in _solution_cells(nb):
+            cell.source = each
+        _solution_cells(nb)[0].source = _filled(first, course) + "\n" + each
+        return _bytes(nb)
+
+    return build
+
+
+def _filled(code: str, course: Course) -> str:
+    filled = code.replace("GRADEBOOK_PATH", repr(str(course.gradebook)))
+    filled = filled.replace("SOURCE_PATH", repr(str(course.source_path)))
+    return filled.replace("REPO_SCRIPT", repr(str(REPO_ROOT / "modules" / course.info.folder_name / f"{course.info.slug}.py")))
+
+
+def _grade_ids_made_lists(nb: nbformat.NotebookNode) -> None:
+    for cell in _solution_cells(nb):
+        cell.metadata["nbgrader"]["grade_id"] = ["not", "a", "name"]
+
+
+def _huge_first_solution(nb: nbformat.NotebookNode) -> None:
+    _solution_cells(nb)[0].source = "x = 1\n" * 500_000
+
+
+def _deep_first_solution(nb: nbformat.NotebookNode) -> None:
+    _solution_cells(nb)[0].source = "x = " + "(" * 200_000 + "1" + ")" * 200_000
 
 
 def _blank_edited(edit: Callable[[nbformat.NotebookNode], None]) -> Callable[[Course], bytes]:
@@ -379,6 +436,174 @@ ATTACKS: tuple[Attack, ...] = (
         grader_only=True,
     ),
     # Edited notebooks: the course's cells, points and metadata are what count.
+    # Forging the results from inside the child: a grade needs observations that match the
+    # reference's on this run's inputs, which no rewrite of the child's own account supplies.
+    Attack(
+        "atexit-rewrites-results",
+        blank_with(
+            "import atexit, json\n"
+            "def _clear():\n"
+            "    lines = [json.loads(line) for line in open('results.jsonl').read().splitlines()]\n"
+            "    with open('results.jsonl', 'w') as out:\n"
+            "        for record in lines:\n"
+            "            out.write(json.dumps({**record, 'error': None, 'tampered': []}) + '\\n')\n"
+            "atexit.register(_clear)"
+        ),
+        _zero(cell_reason="it made 0 observations"),
+        grader_only=True,
+        needs_reference=True,
+    ),
+    Attack(
+        "runner-helpers-replaced-through-main",
+        blank_with("import __main__\n__main__.run_cell = lambda *args, **kwargs: {'output': '', 'error': None}"),
+        _zero(cell_reason="it made 0 observations"),
+        grader_only=True,
+        needs_reference=True,
+    ),
+    Attack(
+        "json-dumps-replaced",
+        blank_with(
+            "import json\n_real_dumps = json.dumps\n"
+            "def _dumps(value, *args, **kwargs):\n"
+            "    if isinstance(value, dict) and 'index' in value:\n"
+            "        value = {**value, 'error': None, 'tampered': []}\n"
+            "    return _real_dumps(value, *args, **kwargs)\n"
+            "json.dumps = _dumps"
+        ),
+        _zero(cell_reason="it made 0 observations"),
+        grader_only=True,
+        needs_reference=True,
+    ),
+    Attack(
+        "forged-records-then-abort",
+        blank_with(
+            "import json, os\n"
+            "done = len(open('results.jsonl').read().splitlines())\n"
+            "with open('results.jsonl', 'a') as out:\n"
+            "    for index in range(done, done + 400):\n"
+            "        out.write(json.dumps({'index': index, 'output': '', 'error': None, 'tampered': []}) + '\\n')\n"
+            "os.abort()"
+        ),
+        _zero(Verdict.TAMPERED, "cells, the notebook has"),
+        grader_only=True,
+    ),
+    Attack(
+        "test-cells-rewritten-through-frames",
+        blank_with(
+            "import sys\n"
+            "frame = getattr(sys, '_get' + 'frame')(0)\n"
+            "while frame is not None:\n"
+            "    job = frame.f_locals.get('job')\n"
+            "    if isinstance(job, dict) and 'cells' in job:\n"
+            "        for cell in job['cells']:\n"
+            "            if cell['name'].startswith('test-'):\n"
+            "                cell['source'] = 'pass'\n"
+            "    frame = frame.f_back"
+        ),
+        _zero(cell_reason="it made 0 observations"),
+        grader_only=True,
+        needs_reference=True,
+    ),
+    Attack(
+        "lying-objects-and-shadowed-names",
+        blank_in_every_solution(
+            "class Liar:\n"
+            "    def __eq__(self, other): return True\n"
+            "    def __ne__(self, other): return False\n"
+            "    def __bool__(self): return True\n"
+            "    def __array_function__(self, *args, **kwargs): return True\n"
+            "    def __array_ufunc__(self, *args, **kwargs): return True\n"
+            "    def __getattr__(self, name): return self\n"
+            "    def __call__(self, *args, **kwargs): return self\n"
+            "    def __getitem__(self, key): return self\n"
+            "    def __len__(self): return 0\n"
+            "    def __iter__(self): return iter(())\n"
+            "isinstance = lambda *args: True\n"
+            "expect_error = lambda *args, **kwargs: None\n"
+            "observe = lambda *args, **kwargs: None\n"
+            "error_name = lambda fn: 'ShapeError'",
+            "return Liar()",
+        ),
+        _zero(cell_reason="it made 0 observations"),
+        grader_only=True,
+        needs_reference=True,
+    ),
+    Attack(
+        "numpy-patched-below-public-names",
+        blank_in_every_solution(
+            "import numpy as np, numpy._core.numeric as numeric\n"
+            "numeric.isclose = lambda *args, **kwargs: np.ones(1, dtype=bool)\n"
+            "numeric.array_equal = lambda *args, **kwargs: True",
+            "return np.zeros(3, dtype=np.float32)",
+        ),
+        _zero(),
+        grader_only=True,
+        needs_reference=True,
+    ),
+    # Reaching other students, the course's secrets and the machine.
+    Attack(
+        "solution-read-from-another-checkout",
+        solutions_replaced(
+            "stolen = {}\n"
+            "try:\n"
+            "    exec(compile(open(REPO_SCRIPT).read(), 'stolen', 'exec'), stolen)\n"
+            "    print('read the solution of another checkout')\n"
+            "except OSError as error:\n"
+            "    print('another checkout is out of reach:', error)",
+            "globals().update({name: value for name, value in stolen.items() if not name.startswith('__')})",
+        ),
+        _zero(),
+        needs_bubblewrap=True,
+        grader_only=True,
+    ),
+    Attack(
+        "symlink-to-the-course-source",
+        lambda c: b"",
+        _zero(Verdict.INVALID, "symlinks are refused"),
+        grader_only=True,
+        symlink_to_source=True,
+    ),
+    Attack(
+        "who-am-i-outside",
+        blank_with("import os\nprint('uid', os.getuid(), os.geteuid(), 'map', ' '.join(open('/proc/self/uid_map').read().split()))"),
+        _zero(),
+        grader_only=True,
+    ),
+    # Submissions that once stopped the whole batch.
+    Attack("lone-surrogate-in-output", blank_with("print('\\ud800 and \\udcff')"), _zero(), grader_only=True),
+    Attack(
+        "invalid-utf8-in-results",
+        blank_with("open('results.jsonl', 'ab').write(b'\\xff\\xfe not the runner\\n')"),
+        _zero(Verdict.TAMPERED, "not JSON"),
+        grader_only=True,
+    ),
+    Attack(
+        "results-replaced-by-a-folder",
+        blank_with("import os\nos.remove('results.jsonl')\nos.mkdir('results.jsonl')"),
+        _zero(Verdict.TAMPERED, "not a regular file"),
+        grader_only=True,
+    ),
+    Attack(
+        "results-replaced-by-a-fifo",
+        blank_with("import os\nos.remove('results.jsonl')\nos.mkfifo('results.jsonl')"),
+        _zero(Verdict.TAMPERED, "not a regular file"),
+        grader_only=True,
+    ),
+    Attack(
+        "deeply-nested-results",
+        blank_with("open('results.jsonl', 'a').write('[' * 200000 + ']' * 200000 + '\\n')"),
+        _zero(Verdict.TAMPERED, "not JSON"),
+        grader_only=True,
+    ),
+    Attack("grade-id-a-list", _blank_edited(_grade_ids_made_lists), _zero(), grader_only=True),
+    Attack(
+        "deeply-nested-notebook",
+        lambda c: b'{"cells": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+        _zero(Verdict.INVALID, "invalid notebook"),
+        grader_only=True,
+    ),
+    Attack("huge-solution", _blank_edited(_huge_first_solution), _zero(finding="too long to scan"), grader_only=True),
+    Attack("deeply-nested-solution", _blank_edited(_deep_first_solution), _zero(finding="impl-"), grader_only=True),
     Attack("tests-replaced-by-pass", _blank_edited(_tests_replaced_by_pass), _zero()),
     Attack("tests-deleted", _blank_edited(_tests_deleted), _zero(), grader_only=True),
     Attack(

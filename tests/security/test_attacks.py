@@ -9,6 +9,8 @@ Jupyter kernel, as nbgrader runs them.
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ from tito.sandbox import bubblewrap
 pytestmark = pytest.mark.pipeline
 
 HONEST = ("honest-first", "honest-last")
+SYMLINKED = {attack.name for _, attack in attack_cases() if attack.symlink_to_source}
 
 
 def honest_students(folder: str) -> tuple[str, ...]:
@@ -118,7 +121,10 @@ def batches(course_dir: Path, courses: dict[str, Course], tmp_path_factory: pyte
             for name, build in order:
                 path = where / "submitted" / name / f"{course.info.slug}.ipynb"
                 path.parent.mkdir(parents=True)
-                path.write_bytes(build(course))
+                if name in SYMLINKED:
+                    path.symlink_to(course.source_path)
+                else:
+                    path.write_bytes(build(course))
                 submissions[name] = path
             staging = staging_package(course.info.root, course.info, where / "staging")
             with limits(HANG_LIMITS if slow else FAST_LIMITS):
@@ -184,6 +190,14 @@ def test_hostile_submissions_change_nobody_elses_grade(
         # The attempt to write the gradebook failed too (the honest scores above are intact).
         graded = course_dir / "autograded" / "gradebook-write" / info.folder_name / f"{info.slug}.ipynb"
         assert "gradebook write failed" in graded.read_text(encoding="utf-8")
+        # Another checkout of the course was not in the sandbox's view.
+        graded = course_dir / "autograded" / "solution-read-from-another-checkout" / info.folder_name / f"{info.slug}.ipynb"
+        assert "another checkout is out of reach" in graded.read_text(encoding="utf-8")
+        if os.geteuid() == 0:
+            # Run by root, the child was the real nobody: no user namespace maps it to root.
+            graded = course_dir / "autograded" / "who-am-i-outside" / info.folder_name / f"{info.slug}.ipynb"
+            nobody = pwd.getpwnam("nobody").pw_uid
+            assert f"uid {nobody} {nobody} map 0 0 4294967295" in graded.read_text(encoding="utf-8")
 
 
 def test_every_module_is_in_the_battery() -> None:
@@ -213,7 +227,8 @@ def test_a_student_id_that_is_a_path_is_refused(course_dir: Path, courses: dict[
 ORACLE_ATTACKS = ("reference", "partial")
 MODULE_TEST_CASES = [
     (info, attack) for info, attack in CASES
-    if attack.name not in ORACLE_ATTACKS or info.folder_name in GRADER_ATTACK_MODULES
+    if (attack.name not in ORACLE_ATTACKS or info.folder_name in GRADER_ATTACK_MODULES)
+    and not attack.needs_reference and not attack.symlink_to_source
 ]  # fmt: skip
 
 
