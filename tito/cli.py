@@ -256,17 +256,25 @@ def _print_report(report: Report) -> None:
     console.print(f"Module {report.module.folder_name}: {verdict}")
 
 
-def _test_and_record(module: str) -> tuple[ModuleInfo, Report]:
+def _print_details(report: Report) -> None:
+    """Each failure's whole message, under its name (the table shows the first sentence)."""
+    failures = [r for r in [*report.graded, *report.cell_errors, *report.pytest_results] if not r.passed]
+    for result in failures:
+        console.print(f"[bold]{escape(result.name)}[/bold]")
+        console.print(escape(result.detail or result.reason), soft_wrap=True)
+
+
+def _test_and_record(module: str, verbose: bool = False) -> tuple[ModuleInfo, Report]:
     """Run ``tito module test`` for ``module``, print the table, store the last result.
 
     The module's presence and its prerequisites are checked here, once, before the slow imports.
     """
     info = require_present(_module(module))
     check_prerequisites(info)
-    return info, _test_and_record_checked(info)
+    return info, _test_and_record_checked(info, verbose)
 
 
-def _test_and_record_checked(info: ModuleInfo) -> Report:
+def _test_and_record_checked(info: ModuleInfo, verbose: bool = False) -> Report:
     """Test ``info`` (present, prerequisites exported), print the table, store the last result."""
     from tito.runner import run_module_test  # imports nbformat/nbclient: seconds
 
@@ -274,6 +282,8 @@ def _test_and_record_checked(info: ModuleInfo) -> Report:
     with console.status(f"Testing {info.folder_name}") as status:
         report = run_module_test(info, lambda text: status.update(f"{info.folder_name}: {text}"))
     _print_report(report)
+    if verbose:
+        _print_details(report)
     tests = report.pytest_results
     summary = progress.RunSummary(
         passed=report.passed,
@@ -289,12 +299,15 @@ def _test_and_record_checked(info: ModuleInfo) -> Report:
 
 
 @module_app.command("test")
-def module_test(module: ModuleArg) -> None:
+def module_test(
+    module: ModuleArg,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print each failure's whole message.")] = False,
+) -> None:
     """Grade the notebook as the autograder does, export it to tinytorch/, run the module's pytest files.
 
     Exits with code 1 if anything fails.
     """
-    _, report = _test_and_record(module)
+    _, report = _test_and_record(module, verbose)
     if not report.passed:
         raise typer.Exit(1)
 

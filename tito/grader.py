@@ -71,6 +71,7 @@ class CellResult:
     points: float
     passed: bool
     reason: str = ""
+    detail: str = ""  # the whole message behind ``reason``, for `tito module test --verbose`
 
     @property
     def earned(self) -> float:
@@ -280,10 +281,13 @@ def _judge(nb: nbformat.NotebookNode, labels: list[str], run: _Run, reference: R
     records = run.records[: len(code)]
     executed = nbformat.from_dict(nb)
     reasons: dict[int, str] = {}  # cell index -> why it failed
+    details: dict[int, str] = {}  # cell index -> the whole error message
     for position, record in enumerate(records):
         executed.cells[code[position]].outputs = _outputs(record)
-        if isinstance(record.get("error"), dict):
-            reasons[code[position]] = _error_reason(record["error"])  # type: ignore[arg-type]
+        error = record.get("error")
+        if isinstance(error, dict):
+            reasons[code[position]] = _error_reason(error)
+            details[code[position]] = clean_text(clean(f"{error.get('ename')}: {error.get('evalue')}"))
     tampering = run.unreadable or next(
         (f"{labels[int(record['index'])]}: {', '.join(map(str, record['tampered']))}" for record in records if record.get("tampered")),  # type: ignore[call-overload]
         "",
@@ -305,10 +309,10 @@ def _judge(nb: nbformat.NotebookNode, labels: list[str], run: _Run, reference: R
                 executed.cells[index].outputs.append(
                     nbformat.v4.new_output("stream", name="stderr", text=f"Graded on unseen inputs: {reason}\n")
                 )
-        graded.append(CellResult(name, points, not reason, reason))
+        graded.append(CellResult(name, points, not reason, shorten(reason), details.get(index, reason)))
     for position, index in enumerate(code[: len(records)]):
         if index in reasons and not nb.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade"):
-            errors.append(CellResult(labels[position], 0.0, False, reasons[index]))
+            errors.append(CellResult(labels[position], 0.0, False, reasons[index], details[index]))
 
     if tampering:
         verdict, reason = Verdict.TAMPERED, f"tampered: {tampering}"

@@ -22,6 +22,8 @@ _NUMPY_TESTING_HEADER = re.compile(r"^(Not equal to tolerance|Arrays are not|Ite
 # The first line of a JUnit failure message, "ShapeError: ..." or "NotImplementedError";
 # pytest's own assertion messages ("assert 1 == 2") do not match and are shown as they are.
 _EXCEPTION_MESSAGE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
+# A word of three letters or more: a message without one is data (a tuple of values), not a sentence.
+_WORD = re.compile(r"[A-Za-z]{3,}")
 # Frames that name no function a student wrote or can look up.
 _UNHELPFUL_FRAMES = ("<", "test", "__call__", "wrapper", "expect_error")
 
@@ -96,10 +98,24 @@ def pytest_failure_reason(message: str, text: str) -> str:
         return describe_failure("NotImplementedError", "", stubs[:1])
     first, _, rest = message.partition("\n")
     match = _EXCEPTION_MESSAGE.match(first)
+    if match is not None and match.group(1).endswith("AssertionError") and not _WORD.search(message.partition(":")[2]):
+        # `assert out.shape == expected, (kernel, stride)`: the values mean nothing without the assert.
+        failing = _failing_source_line(text)
+        values = f" with {match.group(2)}" if match.group(2) else ""
+        return shorten(f"assertion failed: {failing}{values}" if failing else f"an assertion failed{values}")
     if match is None:  # pytest's rewritten assert without a message: "assert 1 == 2"
         return describe_failure("AssertionError", message, [])
     evalue = _last_line_if_traceback("\n".join([match.group(2) or "", rest]))
     return describe_failure(match.group(1), evalue, _NATIVE_FRAME.findall(text))
+
+
+def _failing_source_line(text: str) -> str:
+    """The source line shown under the last frame of a ``--tb=native`` traceback ("" if none)."""
+    lines = text.splitlines()
+    frames = [number for number, line in enumerate(lines) if _NATIVE_FRAME.match(line)]
+    if not frames or frames[-1] + 1 >= len(lines):
+        return ""
+    return lines[frames[-1] + 1].strip()
 
 
 def load_failure_reason(text: str) -> str:

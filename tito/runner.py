@@ -35,7 +35,7 @@ from tito.grader import Grade, Isolation, Verdict, grade_notebook
 from tito.grading import staging_package
 from tito.limits import Limits, current_limits
 from tito.notebooks import read_notebook
-from tito.reasons import load_failure_reason, pytest_failure_reason
+from tito.reasons import clean_text, load_failure_reason, pytest_failure_reason
 
 # Run as a program by its path: importing it here would load pytest and hypothesis into tito.
 PYTEST_DRIVER = Path(__file__).with_name("pytest_driver.py")
@@ -49,6 +49,7 @@ class CheckResult:
     passed: bool
     reason: str = ""  # one line a student understands; empty when passed
     points: float = 0.0  # points possible; only graded notebook tests carry points
+    detail: str = ""  # the whole message behind ``reason`` (`tito module test --verbose`)
 
     @property
     def earned(self) -> float:
@@ -67,11 +68,11 @@ class Report:
 
     @property
     def graded(self) -> list[CheckResult]:
-        return [CheckResult(c.name, c.passed, c.reason, c.points) for c in self.grade.cells]
+        return [CheckResult(c.name, c.passed, c.reason, c.points, c.detail) for c in self.grade.cells]
 
     @property
     def cell_errors(self) -> list[CheckResult]:
-        return [CheckResult(c.name, False, c.reason) for c in self.grade.errors]
+        return [CheckResult(c.name, False, c.reason, detail=c.detail) for c in self.grade.errors]
 
     @property
     def points(self) -> float:
@@ -226,7 +227,8 @@ def _check_of(record: dict[str, str]) -> CheckResult:
         return CheckResult("(loading the test file)", False, load_failure_reason(record["text"]))
     name = record["nodeid"].split("::", 1)[-1].replace("::", ".")
     if record["outcome"] == "failed":
-        return CheckResult(name, False, pytest_failure_reason(record["message"], record["text"]))
+        detail = clean_text(record["message"]).strip()
+        return CheckResult(name, False, pytest_failure_reason(record["message"], record["text"]), detail=detail)
     return CheckResult(name, True)
 
 

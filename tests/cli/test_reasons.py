@@ -84,3 +84,18 @@ def test_a_test_file_that_cannot_load_says_why() -> None:
     assert load_failure_reason(text) == (
         "the test file could not be loaded: ModuleNotFoundError: No module named 'tinytorch.nn'"
     )
+
+
+def test_an_assertion_whose_message_is_only_values_shows_the_assert() -> None:
+    # `assert out.shape[2:] == expected, (kernel, stride, padding)` once showed as a bare tuple.
+    text = (
+        'Traceback (most recent call last):\n'
+        '  File "/s/tests/modules/test_09_spatial.py", line 205, in test_output_shapes\n'
+        '    assert out.shape[2:] == expected, (kernel, stride, padding)\n'
+        'AssertionError: (3, 1, 0)\n'
+    )
+    assert pytest_failure_reason("AssertionError: (3, 1, 0)", text) == (
+        "assertion failed: assert out.shape[2:] == expected, (kernel, stride, padding) with (3, 1, 0)"
+    )
+    # A message that is a sentence is shown as it is.
+    assert pytest_failure_reason("AssertionError: relu must keep float32", text) == "relu must keep float32"
