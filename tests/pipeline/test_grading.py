@@ -1,5 +1,5 @@
 """Autograding sees modules < N only; grading checks catch vacuous and wrong tests; the
-reference notebook runs in Jupyter.
+reference passes nbgrader's own validate (in a Jupyter kernel) and the blank release fails it.
 
 That each module's reference earns every point and its blank release none, under nbgrader,
 is checked by the grading attack battery (tests/security), which autogrades both for every
@@ -8,7 +8,9 @@ module anyway; ``test_every_module_is_in_the_battery`` there keeps that true for
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,7 +18,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from pipeline_support import MODULES, REPO_ROOT, FakeRepo, module_id
 
 from tito.build import BuildReport, build
@@ -24,6 +25,8 @@ from tito.course import ModuleInfo, all_modules, data_environment
 from tito.errors import TitoError
 from tito.grading import autograde, check_staging_hides, grading_problems, staging_package
 from tito.limits import current_limits
+from tito.nbgrader_course import nbgrader_settings
+from tito.submission import assemble
 
 pytestmark = pytest.mark.pipeline
 
@@ -193,14 +196,31 @@ def test_staging_holds_exactly_the_earlier_modules_with_their_subpackages(
 
 
 @pytest.mark.parametrize("info", MODULES, ids=module_id)
-def test_reference_notebook_runs_in_a_jupyter_kernel(first_build: BuildReport, info: ModuleInfo, tmp_path: Path) -> None:
-    # Grading runs cells as plain Python; a student runs them in Jupyter. Both must work.
+def test_nbgrader_validate_passes_the_reference_and_fails_the_blank(
+    first_build: BuildReport, info: ModuleInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a student's Validate button and an instructor's `nbgrader validate` run: the
+    # notebook in a Jupyter kernel (tito grades it as plain Python), every graded cell checked.
+    from nbgrader.validator import Validator
+    from traitlets.config import Config
+
     built = next(m for m in first_build.modules if m.info.folder_name == info.folder_name)
-    nb = nbformat.read(built.nbgrader_source, as_version=4)
+    assert built.nbgrader_source is not None and built.release is not None
+    release = nbformat.read(built.release, as_version=4)
+    solved = assemble(release, nbformat.read(built.nbgrader_source, as_version=4)).notebook
     staging = staging_package(REPO_ROOT, info, tmp_path / "staging")
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    client = NotebookClient(nb, kernel_name="python3", timeout=current_limits().cell_seconds)
-    # As tito grades: the package copy lives outside the repository, the data is found through the variable.
-    client.execute(env={**environment, **data_environment(REPO_ROOT), "PYTHONPATH": str(staging)}, cwd=str(tmp_path))
-    errors = [cell.id for cell in nb.cells if any(o.output_type == "error" for o in cell.get("outputs", []))]
-    assert not errors, f"cells that raised in Jupyter: {errors}"
+    monkeypatch.setenv("PYTHONPATH", str(staging))
+    for name, value in data_environment(REPO_ROOT).items():
+        monkeypatch.setenv(name, value)
+    warnings = io.StringIO()
+    validator = Validator(config=Config(nbgrader_settings()))
+    validator.log.addHandler(logging.StreamHandler(warnings))
+    results = {}
+    for name, nb in (("solved", solved), ("blank", release)):
+        path = tmp_path / name / f"{info.slug}.ipynb"
+        path.parent.mkdir()
+        nbformat.write(nb, path)
+        results[name] = validator.validate(str(path))
+    assert results["solved"] == {}, f"nbgrader validate fails the reference: {results['solved']}"
+    assert "failed" in results["blank"], "nbgrader validate passes the blank release"
+    assert "partial credit" not in warnings.getvalue(), f"nbgrader warned: {warnings.getvalue()[:500]}"
