@@ -152,8 +152,9 @@ print(split_stories(corpus)[0])
 def char_encode(text: str, stoi: Mapping[str, int], unk_id: int | None = None, start: int = 0) -> list[int]:
     """The id of each character of ``text``: ``[stoi[c] for c in text]``, ``len(text)`` ids.
 
-    A character missing from ``stoi`` becomes ``unk_id`` if that is given, otherwise raises
-    ``ValueError`` naming the character (its ``repr``) and its position ``start + i``.
+    A character missing from ``stoi`` becomes ``unk_id`` if that is not None (0 is an id like
+    any other), otherwise raises ``ValueError`` naming the character (its ``repr``) and its
+    position ``start + i``.
     Hint: loop with ``enumerate`` and use ``stoi.get(char)``.
     """
     ### BEGIN SOLUTION
@@ -173,24 +174,44 @@ def char_encode(text: str, stoi: Mapping[str, int], unk_id: int | None = None, s
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-char-encode", "locked": true, "points": 2, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 stoi_val = {"a": 0, "b": 1, " ": 2}
-assert char_encode("ab ba", stoi_val) == [0, 1, 2, 1, 0], f"char_encode('ab ba') should be [0, 1, 2, 1, 0], got {char_encode('ab ba', stoi_val)}"
+got = char_encode("ab ba", stoi_val)
+assert got == [0, 1, 2, 1, 0], f"char_encode('ab ba') should be [0, 1, 2, 1, 0], got {got}"
 assert char_encode("", stoi_val) == [], "char_encode of the empty string is []"
+assert error_name(lambda: char_encode("axb", stoi_val, unk_id=3)) == "nothing", \
+    "char_encode('axb', unk_id=3) raised: with unk_id given, an unknown character becomes unk_id instead"
 assert char_encode("axb", stoi_val, unk_id=3) == [0, 3, 1], "char_encode: an unknown character becomes unk_id when it is given"
+assert error_name(lambda: char_encode("xbq", stoi_val, unk_id=0)) == "nothing", \
+    "char_encode('xbq', unk_id=0) raised: unk_id=0 is a valid id; only unk_id=None means 'raise'"
+got = char_encode("xbq", stoi_val, unk_id=0)
+assert got == [0, 1, 0], f"char_encode('xbq', unk_id=0): every unknown character becomes id 0, got {got}"
 expect_error(ValueError, lambda: char_encode("abé", stoi_val), "'é'", "position 2", what="char_encode('abé') without unk_id")
 expect_error(ValueError, lambda: char_encode("xa", stoi_val, start=10), "'x'", "position 10",
              what="char_encode('xa', start=10): the position counts from start")
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(11)
-alphabet = list("xyz\n!é")
-stoi_val = {c: i for i, c in enumerate(alphabet)}
-sample = "".join(rng.choice(alphabet, size=50))
-assert char_encode(sample, stoi_val) == [stoi_val[c] for c in sample], "char_encode: wrong ids on a random text"
-assert char_encode("xqyq", stoi_val, unk_id=0) == [0, 0, 1, 0], "char_encode: every unknown character becomes unk_id"
-expect_error(ValueError, lambda: char_encode("xy\nq", stoi_val, start=5), "'q'", "position 8", what="char_encode with start=5")
-### END HIDDEN TESTS
+expect_error(ValueError, lambda: char_encode("ab\nq", stoi_val, start=5), "'\\n'", "position 7",
+             what="char_encode('ab\\nq', start=5): the first unknown character, '\\n', at position 5 + 2")
+
+# Graded: the same rules on a random text, a shuffled vocabulary and an unknown character at a random place.
+rng = unseen_rng("test-char-encode")
+alphabet_val = list("abcxyz \n!é")
+stoi_val = {char: int(i) for char, i in zip(alphabet_val, rng.permutation(len(alphabet_val)))}
+text_val = "".join(rng.choice(alphabet_val, size=int(rng.integers(20, 40))))
+observe("char_encode(text, stoi)", char_encode(text_val, stoi_val))
+unknown_val = str(rng.choice(list("QRS?")))
+cut = int(rng.integers(0, len(text_val) + 1))
+offset_val = int(rng.integers(0, 100))
+with_unknown = text_val[:cut] + unknown_val + text_val[cut:] + unknown_val
+observe("char_encode(text with unknown characters, unk_id)",
+        char_encode(with_unknown, stoi_val, unk_id=int(rng.integers(0, len(alphabet_val) + 1))))
+observe("char_encode(text with unknown characters) without unk_id raises",
+        error_name(lambda: char_encode(with_unknown, stoi_val, start=offset_val)))
+message = str(expect_error(ValueError, lambda: char_encode(with_unknown, stoi_val, start=offset_val),
+                           what="char_encode of a text with an unknown character, without unk_id"))
+observe("char_encode: the ValueError names the character (its repr)", repr(unknown_val) in message)
+observe("char_encode: the ValueError names the first unknown position, start + i",
+        re.search(rf"position {offset_val + cut}\b", message) is not None)
 
 # %% [markdown]
 # The tokenizer around it, given. Two helpers serve both tokenizers of this module:
@@ -459,19 +480,23 @@ def count_pairs(word_counts: Mapping[tuple[int, ...], int]) -> dict[tuple[int, i
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-count-pairs", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+got = count_pairs({(5, 6): 4})
+assert got == {(5, 6): 4}, f"count_pairs({{(5, 6): 4}}): a pair counts once per occurrence of its word (weight by the word's count), got {got}"
+got = count_pairs({(97, 97, 97): 5})
+assert got == {(97, 97): 10}, f"count_pairs: 'aaa' x5 holds the pair (97, 97) twice, so 10 (overlapping pairs count), got {got}"
 got = count_pairs({(1, 2, 1, 2): 3, (2, 1): 1})
 assert got == {(1, 2): 6, (2, 1): 4}, f"count_pairs({{(1, 2, 1, 2): 3, (2, 1): 1}}) should be {{(1, 2): 6, (2, 1): 4}}, got {got}"
-assert count_pairs({(97, 97, 97): 5}) == {(97, 97): 10}, "count_pairs: 'aaa' holds the pair (97, 97) twice (overlapping pairs count)"
 assert count_pairs({(7,): 100, (): 3}) == {}, "count_pairs: words of 0 or 1 token have no pairs (and no 0 counts)"
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(12)
-words_val = {tuple(rng.integers(0, 4, size=rng.integers(1, 7)).tolist()): int(rng.integers(1, 9)) for _ in range(30)}
-expected = {}
-for word, count in words_val.items():
-    for i in range(len(word) - 1):
-        expected[(word[i], word[i + 1])] = expected.get((word[i], word[i + 1]), 0) + count
-assert count_pairs(words_val) == expected, "count_pairs: wrong counts on random words"
-### END HIDDEN TESTS
+
+# Graded: random words of a few ids, and the words of a random text.
+rng = unseen_rng("test-count-pairs")
+words_val = {tuple(int(i) for i in rng.integers(0, 4, size=int(rng.integers(0, 7)))): int(rng.integers(1, 9))
+             for _ in range(30)}
+got = count_pairs(words_val)
+observe("count_pairs(random words): [a, b, count] of each pair, sorted", [[a, b, n] for (a, b), n in sorted(got.items())])
+text_val = " ".join(rng.choice(["ab", "ba", "aab", "abba", "b", "bab"], size=40))
+got = count_pairs(word_counts_of(text_val))
+observe("count_pairs(words of a random text): [a, b, count] of each pair, sorted", [[a, b, n] for (a, b), n in sorted(got.items())])
 
 # %% [markdown]
 # Merging one pair in one word is given: scan left to right and replace each occurrence of
@@ -543,10 +568,12 @@ def train_merges(word_counts: Mapping[tuple[int, ...], int], num_merges: int) ->
     Each step merges the most frequent pair (ties: the smallest pair), updating the pair
     counts incrementally (only the words that contain the pair change). Returns at most
     ``num_merges`` pairs, fewer if no pair is left.
-    Hint: build ``counts`` and ``where`` (pair -> set of word indices) in one pass; per
-    step, ``top = max(counts.values())`` and ``best = min(pair for pair, count in
-    counts.items() if count == top)``, then update only the words in ``where.pop(best)``,
+    Hint: build ``counts`` (pair -> weighted count) and ``where`` (pair -> set of word
+    indices) in one pass over the words; per step, pick the pair with the largest count
+    (ties: the smallest pair), then update only the words listed under it in ``where``,
     deleting a count that reaches 0.
+    If you are stuck: ``top = max(counts.values())``, then the smallest pair whose count is
+    ``top``; ``where.pop(best)`` gives the words to update.
     """
     ### BEGIN SOLUTION
     words = [list(word) for word in word_counts]
@@ -580,40 +607,34 @@ def train_merges(word_counts: Mapping[tuple[int, ...], int], num_merges: int) ->
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-train-merges", "locked": true, "points": 4, "solution": false, "schema_version": 3}
+got = train_merges({tuple(b"ab"): 1, tuple(b"cd"): 5}, 1)
+assert got == [(99, 100)], f"train_merges: weight each pair by its word's count: 'cd' x5 beats 'ab' x1, so [(99, 100)]; got {got}"
+got = train_merges({tuple(b"aaaa"): 1}, 2)
+assert got == [(97, 97), (256, 256)], \
+    f"train_merges: merge k makes the new id 256 + k: 'aaaa' merges (97, 97) -> 256, then (256, 256) -> 257; got {got}"
 example = {tuple(b"abab"): 2, tuple(b"ab"): 3, tuple(b"ba"): 1, tuple(b"cd"): 2}
 got = train_merges(example, 10)
 assert got[:1] == [(97, 98)], f"train_merges: the first merge is the most frequent pair (97, 98) (7 times), got {got[:1]}"
 assert got[:2] == [(97, 98), (99, 100)], f"train_merges: at step 1 (99, 100) and (256, 256) tie at 2; the smaller pair (99, 100) wins; got {got[:2]}"
+assert len(set(got)) == len(got), \
+    f"train_merges learned a pair twice ({got}): after a merge, update counts and where for the words that changed"
 assert got == [(97, 98), (99, 100), (256, 256), (98, 97)], f"train_merges: the worked example gives [(97, 98), (99, 100), (256, 256), (98, 97)], got {got}"
 assert train_merges(example, 2) == [(97, 98), (99, 100)], "train_merges: stop after num_merges merges"
 assert train_merges({(97, 97, 97): 1}, 5) == [(97, 97), (256, 97)], "train_merges: 'aaa' merges to (256, 97), then (256, 97) -> 257"
-### BEGIN HIDDEN TESTS
-def naive_merges(word_counts: dict, num_merges: int) -> list:
-    """Recount every pair after every merge (the plain loop), with the given merge_pair only."""
-    words = dict(word_counts)
-    merges = []
-    for k in range(num_merges):
-        counts = {}
-        for w, c in words.items():
-            for i in range(len(w) - 1):
-                counts[(w[i], w[i + 1])] = counts.get((w[i], w[i + 1]), 0) + c
-        if not counts:
-            break
-        best = min(counts, key=lambda p: (-counts[p], p))
-        merged = {}
-        for w, c in words.items():
-            new = tuple(merge_pair(w, best, 256 + k))
-            merged[new] = merged.get(new, 0) + c
-        words = merged
-        merges.append(best)
-    return merges
+assert train_merges({tuple(b"ab"): 4}, 0) == [], "train_merges(words, 0) learns no merge"
 
-
-rng = np.random.default_rng(13)
-for trial in range(5):
-    words_val = {tuple(rng.integers(97, 100, size=rng.integers(1, 9)).tolist()): int(rng.integers(1, 6)) for _ in range(25)}
-    assert train_merges(words_val, 12) == naive_merges(words_val, 12), "train_merges: differs from recounting every pair after each merge"
-### END HIDDEN TESTS
+# Graded: the merges learned from random words of a small alphabet, and from random word counts.
+rng = unseen_rng("test-train-merges")
+vocabulary_val = ["".join(rng.choice(list("abcd"), size=int(rng.integers(1, 6)))) for _ in range(12)]
+text_val = " ".join(rng.choice(vocabulary_val, size=200))
+words_val = word_counts_of(text_val)
+observe("train_merges(words of a random text, 8)", np.array(train_merges(words_val, 8), dtype=np.int64).reshape(-1, 2))
+observe("train_merges(words of a random text, 1000): every word merged into one token",
+        np.array(train_merges(words_val, 1000), dtype=np.int64).reshape(-1, 2))
+for _ in range(3):
+    words_val = {tuple(int(i) for i in rng.integers(97, 100, size=int(rng.integers(1, 9)))): int(rng.integers(1, 6))
+                 for _ in range(25)}
+    observe("train_merges(random words of ids 97..99, 12)", np.array(train_merges(words_val, 12), dtype=np.int64).reshape(-1, 2))
 
 # %% [markdown]
 # ## 6. Encoding a word
@@ -636,8 +657,10 @@ def encode_word(word: bytes, merges: Mapping[tuple[int, int], int]) -> list[int]
 
     ``encode_word(b"aaab", {(97, 97): 256, (256, 97): 257})`` is ``[257, 98]``; bytes with no
     merge stay byte ids; ``b""`` gives ``[]``.
-    Hint: ``ids = list(word)``; loop: ``pair = min(zip(ids, ids[1:]), key=lambda p:
-    merges.get(p, float("inf")))``; stop if it is not in ``merges``, else merge it.
+    Hint: start from ``list(word)``; while the word has two ids or more, find its adjacent
+    pair with the smallest id in ``merges`` (a pair not in ``merges`` counts as infinitely
+    late); stop if that pair is not a merge, else merge it with ``merge_pair``.
+    If you are stuck: ``min`` over ``zip(ids, ids[1:])`` with ``key=lambda p: merges.get(p, float("inf"))``.
     """
     ### BEGIN SOLUTION
     ids = list(word)
@@ -652,29 +675,44 @@ def encode_word(word: bytes, merges: Mapping[tuple[int, int], int]) -> list[int]
 
 # %% nbgrader={"grade": true, "grade_id": "test-encode-word", "locked": true, "points": 3, "solution": false, "schema_version": 3}
 merges_val = {(97, 97): 256, (256, 97): 257}
-assert encode_word(b"aaab", merges_val) == [257, 98], f"encode_word(b'aaab') should be [257, 98], got {encode_word(b'aaab', merges_val)}"
+got = encode_word(b"aaab", merges_val)
+assert got == [257, 98], f"encode_word(b'aaab') should be [257, 98], got {got}"
 assert encode_word(b"", merges_val) == [], "encode_word(b'') should be []"
+got = encode_word(b"aa", merges_val)
+assert got == [256], f"encode_word(b'aa'): a word of two bytes is one pair and merges too, so [256]; got {got}"
 assert encode_word(b"xyz", merges_val) == [120, 121, 122], "encode_word: bytes without a merge stay byte ids"
 assert encode_word(b"aaaa", merges_val) == [256, 256], "encode_word(b'aaaa'): (97, 97) merges twice, then no (256, 97) is left"
 order_val = {(98, 99): 256, (97, 98): 257}
-assert encode_word(b"abc", order_val) == [97, 256], "encode_word: apply the earliest merge (smallest id) first: (98, 99) before (97, 98)"
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(14)
-for trial in range(20):
-    pairs, size = [], 256
-    for k in range(8):  # a valid merge list: each pair uses ids that exist before it
-        pairs.append((int(rng.integers(97, size)), int(rng.integers(97, size))) if size > 256 and rng.random() < 0.5
-                     else (int(rng.integers(97, 100)), int(rng.integers(97, 100))))
-        size += 1
-    ranks = {}
-    for k, pair in enumerate(pairs):
-        ranks.setdefault(pair, 256 + k)
-    word = bytes(rng.integers(97, 100, size=int(rng.integers(0, 12))).tolist())
-    expected = list(word)
-    for pair, new_id in sorted(ranks.items(), key=lambda item: item[1]):  # every merge, in order
-        expected = merge_pair(expected, pair, new_id)
-    assert encode_word(word, ranks) == expected, f"encode_word({word!r}) differs from applying the merges in order"
-### END HIDDEN TESTS
+got = encode_word(b"abc", order_val)
+assert got == [97, 256], f"encode_word(b'abc'): apply the earliest merge (smallest id) first: (98, 99) -> 256 before (97, 98), so [97, 256]; got {got}"
+
+
+def learned_merges(words: list[list[int]], rng: np.random.Generator, count: int) -> dict[tuple[int, int], int]:
+    """``count`` merges as training makes them (each merges a pair found in ``words``, everywhere,
+    with the next id), but choosing each pair at random: ``{pair: id}``."""
+    merges: dict[tuple[int, int], int] = {}
+    for new_id in range(256, 256 + count):
+        pairs = sorted({pair for word in words for pair in zip(word, word[1:])})
+        if not pairs:
+            break
+        pair = pairs[int(rng.integers(len(pairs)))]
+        words = [merge_pair(word, pair, new_id) for word in words]
+        merges[pair] = new_id
+    return merges
+
+
+# Graded: the token ids of random texts of a small alphabet, with merges learned from one of them.
+rng = unseen_rng("test-encode-word")
+vocabulary_val = ["".join(rng.choice(list("abcé"), size=int(rng.integers(1, 7)))) for _ in range(10)]
+train_val = " ".join(rng.choice(vocabulary_val, size=30))
+ranks_val = learned_merges([list(piece.encode("utf-8")) for piece in pretokenize(train_val)], rng, 15)
+for label, text_val in (("the training text", train_val),
+                        ("a new text of the same letters", "".join(rng.choice(list("abcé "), size=60)))):
+    observe(f"encode_word(each piece of {label}), ids joined",
+            [i for piece in pretokenize(text_val) for i in encode_word(piece.encode("utf-8"), ranks_val)])
+word_val = bytes(int(b) for b in rng.integers(97, 100, size=12))
+observe("encode_word(12 random bytes of 'abc', merges learned from them)",
+        encode_word(word_val, learned_merges([list(word_val)], rng, 6)))
 
 # %% [markdown]
 # ## 7. Decoding
@@ -707,12 +745,33 @@ def token_bytes(merges: Sequence[tuple[int, int]]) -> list[bytes]:
 table_val = token_bytes([(32, 116), (256, 104), (257, 101)])
 assert len(table_val) == 259, f"token_bytes: 256 bytes + 3 merges is 259 entries, got {len(table_val)}"
 assert table_val[65] == b"A" and table_val[0] == b"\x00" and table_val[255] == b"\xff", "token_bytes: entry i < 256 is bytes([i])"
-assert table_val[256:] == [b" t", b" th", b" the"], f"token_bytes: merges (32, 116), (256, 104), (257, 101) are ' t', ' th', ' the'; got {table_val[256:]}"
-### BEGIN HIDDEN TESTS
+assert table_val[256:] == [b" t", b" th", b" the"], \
+    f"token_bytes: entry 256 + k is the bytes of merge k's first part followed by its second: merges (32, 116), (256, 104), (257, 101) are ' t', ' th', ' the'; got {table_val[256:]}"
 table_val = token_bytes([(195, 169), (99, 97), (257, 102), (258, 256)])
-assert table_val[256:] == [b"\xc3\xa9", b"ca", b"caf", "café".encode()], "token_bytes: wrong bytes for merges that build 'café'"
+assert table_val[256:] == [b"\xc3\xa9", b"ca", b"caf", "café".encode()], \
+    f"token_bytes: merges (195, 169), (99, 97), (257, 102), (258, 256) are b'\\xc3\\xa9' (é), 'ca', 'caf', 'café'; got {table_val[256:]}"
 assert token_bytes([]) == [bytes([i]) for i in range(256)], "token_bytes([]) is the 256 single bytes"
-### END HIDDEN TESTS
+
+# Graded: the table of random merges, and decode(encode(text)) of a random text: the text is
+# encoded here by applying the merges in order with merge_pair, and decoded with your table.
+rng = unseen_rng("test-token-bytes")
+merges_val = []
+for k in range(int(rng.integers(5, 15))):
+    merges_val.append((int(rng.integers(0, 256 + k)), int(rng.integers(0, 256 + k))))
+observe("token_bytes(random merges): each entry as hex", [entry.hex() for entry in token_bytes(merges_val)])
+vocabulary_val = ["".join(rng.choice(list("abé€🙂"), size=int(rng.integers(1, 5)))) for _ in range(8)]
+text_val = " ".join(rng.choice(vocabulary_val, size=20))
+pieces_val = [list(piece.encode("utf-8")) for piece in pretokenize(text_val)]
+merges_val = []
+for new_id in range(256, 276):
+    pairs = sorted({pair for piece in pieces_val for pair in zip(piece, piece[1:])})
+    if not pairs:
+        break
+    merges_val.append(pairs[int(rng.integers(len(pairs)))])
+    pieces_val = [merge_pair(piece, merges_val[-1], new_id) for piece in pieces_val]
+table_val = token_bytes(merges_val)
+observe("decode(encode(random text)) with token_bytes(merges learned from it)",
+        b"".join(table_val[i] for piece in pieces_val for i in piece).decode("utf-8", errors="replace"))
 
 # %% [markdown]
 # ## 8. The BPE tokenizer

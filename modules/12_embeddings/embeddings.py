@@ -93,9 +93,10 @@ def check_indices(indices: np.ndarray, num_embeddings: int) -> None:
 
     ``DtypeError`` naming the dtype unless ``indices.dtype.kind`` is ``"i"`` or ``"u"`` (integers);
     ``IndexError`` naming the first id outside ``[0, num_embeddings)`` and ``num_embeddings=...``.
-    An empty array is valid. Returns None.
-    Hint: ``bad = indices[(indices < 0) | (indices >= num_embeddings)]`` holds the offenders in
-    ``ravel`` order; ``bad[0]`` is the first.
+    Booleans are not ids. An empty array is valid. Returns None.
+    Hint: a boolean mask of the ids below 0 or at least ``num_embeddings`` picks the offenders,
+    in ``ravel`` order; the first of them is the one to name.
+    If you are stuck: ``indices[(indices < 0) | (indices >= num_embeddings)]`` is that array.
     """
     ### BEGIN SOLUTION
     if indices.dtype.kind not in "iu":
@@ -112,22 +113,44 @@ def check_indices(indices: np.ndarray, num_embeddings: int) -> None:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-check-indices", "locked": true, "points": 2, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
+import re
+
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 assert check_indices(np.array([[0, 3], [9, 1]]), 10) is None, "check_indices: ids in [0, 10) are valid"
 check_indices(np.zeros((2, 0), dtype=np.int64), 5)  # no ids at all: nothing to complain about
 check_indices(np.array([4], dtype=np.int32), 5)  # int32 ids are fine too
-expect_error(TypeError, lambda: check_indices(np.array([1.0, 2.0], dtype=np.float32), 10), "float32",
+check_indices(np.array([4], dtype=np.uint8), 5)  # and unsigned ones
+expect_error(DtypeError, lambda: check_indices(np.array([1.0, 2.0], dtype=np.float32), 10), "float32",
              what="check_indices of float32 ids")
-expect_error(IndexError, lambda: check_indices(np.array([[0, 10], [3, 12]]), 10), "10", "num_embeddings=10",
-             what="check_indices with id 10 for num_embeddings=10")
+expect_error(DtypeError, lambda: check_indices(np.array([True, False]), 10), "bool",
+             what="check_indices of bool ids (booleans are not ids)")
+expect_error(IndexError, lambda: check_indices(np.array([[0, 10], [3, 4]]), 10), "10", "num_embeddings=10",
+             what="check_indices with id 10 for num_embeddings=10 (the last valid id is 9)")
 expect_error(IndexError, lambda: check_indices(np.array([2, -1]), 10), "-1",
              what="check_indices with a negative id (PyTorch does not wrap it)")
-### BEGIN HIDDEN TESTS
-expect_error(TypeError, lambda: check_indices(np.array([True, False]), 10), "bool", what="check_indices of bool ids")
-error = expect_error(IndexError, lambda: check_indices(np.array([[7, 3], [99, -5]]), 8), "num_embeddings=8")
-assert "99" in str(error) and "-5" not in str(error).split("num_embeddings")[0], "check_indices: name the FIRST bad id (99)"
-### END HIDDEN TESTS
+error = expect_error(IndexError, lambda: check_indices(np.array([[7, 3], [99, -5]]), 8), "num_embeddings=8",
+                     what="check_indices with ids 99 and -5 for num_embeddings=8")
+assert "99" in str(error), f"check_indices: name the FIRST bad id in ravel order (99 here, not -5); the message was: {error}"
+
+# Graded: random ids of random dtypes, now and then outside the table.
+rng = unseen_rng("test-check-indices")
+for _ in range(14):
+    rows = int(rng.integers(2, 12))
+    shape = tuple(int(n) for n in rng.integers(1, 4, size=int(rng.integers(1, 3))))
+    dtype = str(rng.choice(["int64", "int64", "int64", "int64", "int32", "uint8", "float32", "bool"]))
+    ids_val = rng.integers(-2, rows + 2, size=shape)  # now and then outside [0, rows)
+    ids_val = ids_val.astype(dtype) if dtype != "uint8" else np.abs(ids_val).astype(dtype)
+    outcome = error_name(lambda: check_indices(ids_val, rows))
+    observe(f"check_indices(ids of shape {shape}, {dtype}, num_embeddings={rows}) raises", outcome)
+    if outcome == "IndexError":
+        message = str(expect_error(IndexError, lambda: check_indices(ids_val, rows)))
+        flat = ids_val.ravel()
+        named = [int(n) for n in re.findall(r"-?\d+", message)]
+        observe("check_indices: the IndexError names the first bad id", int(flat[(flat < 0) | (flat >= rows)][0]) in named)
+        observe("check_indices: the IndexError names num_embeddings=V", f"num_embeddings={rows}" in message)
+observe("check_indices(an empty int64 array) raises",
+        error_name(lambda: check_indices(np.zeros((0, int(rng.integers(1, 4))), dtype=np.int64), int(rng.integers(1, 9)))))
 
 # %% [markdown]
 # ## 2. The lookup as one op
@@ -162,8 +185,19 @@ out = embedding_kernel(ids, table)
 assert out.shape == (2, 2, 3), f"embedding_kernel: ids (2, 2) and a (4, 3) table give (2, 2, 3), got {out.shape}"
 assert np.array_equal(out[0, 0], [9, 10, 11]) and np.array_equal(out[1, 1], [3, 4, 5]), "embedding_kernel: out[b, t] = weight[ids[b, t]]"
 assert out.dtype == np.float32, "embedding_kernel keeps the weight's dtype"
+assert embedding_kernel(np.array([1, 2]), table.astype(np.float64)).dtype == np.float64, "embedding_kernel keeps the weight's dtype (float64 here)"
 assert embedding_kernel(np.array(2), table).shape == (3,), "embedding_kernel: a single id (shape ()) gives one row (3,)"
+assert embedding_kernel(np.zeros((2, 0), dtype=np.int64), table).shape == (2, 0, 3), "embedding_kernel: ids of shape (2, 0) give (2, 0, 3)"
 
+# Graded: random tables, ids of several shapes.
+rng = unseen_rng("test-embedding-kernel")
+rows, width = int(rng.integers(2, 9)), int(rng.integers(1, 6))
+weight_val = rng.standard_normal((rows, width)).astype(np.float32)
+for shape in ((), (5,), (2, 4), (2, 3, 2)):
+    ids_val = rng.integers(0, rows, size=shape)
+    observe(f"embedding_kernel(ids of shape {shape}, float32 weight)", embedding_kernel(ids_val, weight_val))
+observe("embedding_kernel(ids, float64 weight)", embedding_kernel(ids_val, weight_val.astype(np.float64) * 3))
+observe("embedding_kernel(ids, weight, padding_idx=0)", embedding_kernel(ids_val, weight_val, padding_idx=0))
 
 # %% [markdown]
 # ## 3. The backward pass: a scatter-add
@@ -229,9 +263,10 @@ def embedding_node(indices: np.ndarray, weight: np.ndarray, padding_idx: int | N
 def embedding_backward(grad: np.ndarray, node: Node) -> tuple[None, np.ndarray]:
     """``(None, grad_weight)``: ``grad`` (ids.shape + (E,)) scatter-added into the rows the ids picked.
 
-    ``grad_weight`` has the weight's shape ``(V, E)``; repeated ids add up; row
-    ``node.attrs["padding_idx"]`` (if not None) is 0.
-    Hint: ``ids, weight = node.inputs``; ``scatter_add_rows(ids.data.ravel(), grad.reshape(-1, E), V)``.
+    ``grad_weight`` has the weight's shape ``(V, E)`` and ``grad``'s dtype; repeated ids add
+    up; row ``node.attrs["padding_idx"]`` (if not None) is 0.
+    Hint: ``node.inputs`` holds the ids and the weight (V, E); flatten the ids to ``(N,)`` and
+    ``grad`` to ``(N, E)`` and let ``scatter_add_rows`` add them into a ``(V, E)`` array.
     """
     ### BEGIN SOLUTION
     ids, weight = node.inputs
@@ -245,10 +280,10 @@ def embedding_backward(grad: np.ndarray, node: Node) -> tuple[None, np.ndarray]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-embedding-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
-rng = np.random.default_rng(0)
-w_val = rng.standard_normal((5, 3))
+fixed = np.random.default_rng(0)
+w_val = fixed.standard_normal((5, 3))
 ids = np.array([[1, 4, 1], [0, 1, 4]])  # row 1 three times, row 4 twice, rows 2 and 3 never
-g_val = rng.standard_normal((2, 3, 3))
+g_val = fixed.standard_normal((2, 3, 3))
 grads = embedding_backward(g_val, embedding_node(ids, w_val))
 assert len(grads) == 2 and grads[0] is None, "embedding_backward: return (None, grad_weight): the ids get no gradient"
 grad_w = grads[1]
@@ -257,18 +292,29 @@ for b in range(2):
     for t in range(3):
         expected[ids[b, t]] += g_val[b, t]
 assert grad_w.shape == (5, 3), f"embedding_backward: grad_weight has the weight's shape (5, 3), got {grad_w.shape}"
+assert grad_w.dtype == np.float64, f"embedding_backward: grad_weight has grad's dtype (float64 here), got {grad_w.dtype}"
 assert np.allclose(grad_w[[2, 3]], 0), "embedding_backward: rows no id picked get zero gradient"
 assert np.allclose(grad_w, expected), "embedding_backward: a row picked several times gets the SUM of their gradients"
 _, grad_w = embedding_backward(g_val, embedding_node(ids, w_val, padding_idx=1))
 assert np.allclose(grad_w[1], 0) and np.allclose(grad_w[4], expected[4]), "embedding_backward: row padding_idx=1 gets 0, the others as before"
-### BEGIN HIDDEN TESTS
-ids1 = np.array([3, 3, 3, 0])
-g1 = rng.standard_normal((4, 3))
-_, grad_w = embedding_backward(g1, embedding_node(ids1, w_val))
-assert np.allclose(grad_w[3], g1[:3].sum(axis=0)) and np.allclose(grad_w[0], g1[3])
 _, grad_w = embedding_backward(np.array([1.0, 2.0, 3.0]), embedding_node(np.array(2), w_val))
-assert np.allclose(grad_w[2], [1.0, 2.0, 3.0]) and np.allclose(np.delete(grad_w, 2, axis=0), 0)
-### END HIDDEN TESTS
+assert grad_w.shape == (5, 3) and np.allclose(grad_w[2], [1.0, 2.0, 3.0]) and np.allclose(np.delete(grad_w, 2, axis=0), 0), \
+    "embedding_backward: a single id (shape ()) with grad (3,) puts the gradient into its row only"
+
+# Graded: random ids (with repeats) of several shapes, random gradients, a random padding row.
+rng = unseen_rng("test-embedding-backward")
+rows, width = int(rng.integers(3, 8)), int(rng.integers(1, 5))
+w_val = rng.standard_normal((rows, width))
+for shape in ((), (6,), (3, 4)):
+    ids_val = rng.integers(0, rows, size=shape)
+    grads = embedding_backward(rng.standard_normal(shape + (width,)), embedding_node(ids_val, w_val))
+    observe(f"embedding_backward, ids of shape {shape}: the ids get None", grads[0] is None)
+    observe(f"embedding_backward, ids of shape {shape}: grad_weight", grads[1])
+padding = int(rng.integers(0, rows))
+ids_val = rng.integers(0, rows, size=(4, 5))
+ids_val[0, 0] = padding
+_, grad_w = embedding_backward(rng.standard_normal((4, 5, width)), embedding_node(ids_val, w_val, padding_idx=padding))
+observe("embedding_backward with padding_idx: grad_weight", grad_w)
 
 # %% [markdown]
 # ### The functional and the layer (given)
@@ -400,9 +446,11 @@ def sinusoidal_table(max_seq_len: int, embedding_dim: int) -> np.ndarray:
     """The ``(max_seq_len, embedding_dim)`` float32 table ``P[p, 2i] = sin(p w_i)``, ``P[p, 2i+1] = cos(p w_i)``.
 
     ``w_i = 10000 ** (-2i / embedding_dim)``; an odd ``embedding_dim`` ends with a sine column.
-    Hint: ``angles = positions[:, None] * w[None, :]`` with ``w`` for ``2i`` in ``range(0, E, 2)``;
-    fill ``table[:, 0::2]`` with sines and ``table[:, 1::2]`` with the first ``E // 2`` cosines.
     Compute in float64, return float32.
+    Hint: one angle per position and sine column, ``(max_seq_len, ceil(E / 2))``, from the
+    positions times the frequencies (``w_i`` for ``2i`` in ``0, 2, 4, ...``); the sines fill the
+    even columns, the first ``E // 2`` cosines the odd ones.
+    If you are stuck: ``positions[:, None] * w[None, :]``, then ``table[:, 0::2]`` and ``table[:, 1::2]``.
     """
     ### BEGIN SOLUTION
     positions = np.arange(max_seq_len, dtype=np.float64)
@@ -427,11 +475,16 @@ for p in range(50):
         expected[p, 2 * i] = math.sin(p / 10000 ** (2 * i / 8))
         expected[p, 2 * i + 1] = math.cos(p / 10000 ** (2 * i / 8))
 assert np.allclose(table, expected, atol=1e-6), "sinusoidal_table: P[p, 2i] = sin(p / 10000**(2i/E)), P[p, 2i+1] = cos(same)"
-### BEGIN HIDDEN TESTS
 odd = sinusoidal_table(7, 5)
-assert odd.shape == (7, 5) and np.allclose(odd[:, 4], np.sin(np.arange(7) / 10000 ** (4 / 5)), atol=1e-6)
-assert np.allclose(odd[:, :4], sinusoidal_table(7, 5)[:, :4]) and np.allclose(odd[3, 1], math.cos(3.0), atol=1e-6)
-### END HIDDEN TESTS
+assert odd.shape == (7, 5), f"sinusoidal_table(7, 5): expected shape (7, 5), got {odd.shape}"
+assert np.allclose(odd[:, 4], [math.sin(p / 10000 ** (4 / 5)) for p in range(7)], atol=1e-6), \
+    "sinusoidal_table: an odd embedding_dim ends with a sine column (i = 2 for E = 5)"
+assert np.allclose(odd[3, 1], math.cos(3.0), atol=1e-6), "sinusoidal_table(7, 5): P[3, 1] = cos(3 * w_0) = cos(3)"
+
+# Graded: tables of random sizes, odd widths included.
+rng = unseen_rng("test-sinusoidal-table")
+for width in (2 * int(rng.integers(1, 8)), 2 * int(rng.integers(0, 8)) + 1):
+    observe("sinusoidal_table(random length, random width)", sinusoidal_table(int(rng.integers(1, 120)), width), atol=1e-6)
 
 # %% [markdown]
 # ### Positions, and where a sequence starts
@@ -469,12 +522,24 @@ def position_ids(seq_len: int, offset: int, max_seq_len: int) -> np.ndarray:
 # %% nbgrader={"grade": true, "grade_id": "test-position-ids", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 positions = position_ids(4, 0, 16)
 assert positions.tolist() == [0, 1, 2, 3] and positions.dtype == np.int64, f"position_ids(4, 0, 16): expected int64 [0, 1, 2, 3], got {positions}"
+assert error_name(lambda: position_ids(3, 13, 16)) == "nothing", \
+    "position_ids(3, 13, 16) raised: a sequence may end exactly at max_seq_len (positions 13, 14, 15 are all < 16)"
 assert position_ids(3, 13, 16).tolist() == [13, 14, 15], "position_ids(3, 13, 16): a sequence may end exactly at max_seq_len"
 assert position_ids(1, 9, 16).tolist() == [9], "position_ids(1, 9, 16): one new token at position 9"
 expect_error(ValueError, lambda: position_ids(4, 13, 16), "sequence of 4 tokens starting at position 13 exceeds max_seq_len=16",
              what="position_ids(4, 13, 16)")
 expect_error(ValueError, lambda: position_ids(2, -1, 16), "offset", what="position_ids with offset -1")
 
+# Graded: random lengths and offsets, inside the table, up to its end, and past it.
+rng = unseen_rng("test-position-ids")
+limit = int(rng.integers(4, 64))
+length = int(rng.integers(1, limit + 1))
+observe("position_ids(T, offset, max_seq_len) inside the table", position_ids(length, int(rng.integers(0, limit - length + 1)), limit))
+observe("position_ids(T, max_seq_len - T, max_seq_len): ending at the last row", position_ids(length, limit - length, limit))
+observe("position_ids(T, max_seq_len - T + 1, max_seq_len) raises", error_name(lambda: position_ids(length, limit - length + 1, limit)))
+observe("position_ids with a negative offset raises", error_name(lambda: position_ids(length, -int(rng.integers(1, 5)), limit)))
+message = str(expect_error(ValueError, lambda: position_ids(length, limit, limit), what="position_ids(T, max_seq_len, max_seq_len)"))
+observe("position_ids: the ValueError names max_seq_len", f"max_seq_len={limit}" in message)
 
 # %% [markdown]
 # ### The two layers (given)

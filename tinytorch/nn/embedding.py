@@ -22,9 +22,10 @@ def check_indices(indices: np.ndarray, num_embeddings: int) -> None:
 
     ``DtypeError`` naming the dtype unless ``indices.dtype.kind`` is ``"i"`` or ``"u"`` (integers);
     ``IndexError`` naming the first id outside ``[0, num_embeddings)`` and ``num_embeddings=...``.
-    An empty array is valid. Returns None.
-    Hint: ``bad = indices[(indices < 0) | (indices >= num_embeddings)]`` holds the offenders in
-    ``ravel`` order; ``bad[0]`` is the first.
+    Booleans are not ids. An empty array is valid. Returns None.
+    Hint: a boolean mask of the ids below 0 or at least ``num_embeddings`` picks the offenders,
+    in ``ravel`` order; the first of them is the one to name.
+    If you are stuck: ``indices[(indices < 0) | (indices >= num_embeddings)]`` is that array.
     """
     ### BEGIN SOLUTION
     if indices.dtype.kind not in "iu":
@@ -70,9 +71,10 @@ def scatter_add_rows(indices: np.ndarray, rows: np.ndarray, num_rows: int) -> np
 def embedding_backward(grad: np.ndarray, node: Node) -> tuple[None, np.ndarray]:
     """``(None, grad_weight)``: ``grad`` (ids.shape + (E,)) scatter-added into the rows the ids picked.
 
-    ``grad_weight`` has the weight's shape ``(V, E)``; repeated ids add up; row
-    ``node.attrs["padding_idx"]`` (if not None) is 0.
-    Hint: ``ids, weight = node.inputs``; ``scatter_add_rows(ids.data.ravel(), grad.reshape(-1, E), V)``.
+    ``grad_weight`` has the weight's shape ``(V, E)`` and ``grad``'s dtype; repeated ids add
+    up; row ``node.attrs["padding_idx"]`` (if not None) is 0.
+    Hint: ``node.inputs`` holds the ids and the weight (V, E); flatten the ids to ``(N,)`` and
+    ``grad`` to ``(N, E)`` and let ``scatter_add_rows`` add them into a ``(V, E)`` array.
     """
     ### BEGIN SOLUTION
     ids, weight = node.inputs
@@ -152,9 +154,11 @@ def sinusoidal_table(max_seq_len: int, embedding_dim: int) -> np.ndarray:
     """The ``(max_seq_len, embedding_dim)`` float32 table ``P[p, 2i] = sin(p w_i)``, ``P[p, 2i+1] = cos(p w_i)``.
 
     ``w_i = 10000 ** (-2i / embedding_dim)``; an odd ``embedding_dim`` ends with a sine column.
-    Hint: ``angles = positions[:, None] * w[None, :]`` with ``w`` for ``2i`` in ``range(0, E, 2)``;
-    fill ``table[:, 0::2]`` with sines and ``table[:, 1::2]`` with the first ``E // 2`` cosines.
     Compute in float64, return float32.
+    Hint: one angle per position and sine column, ``(max_seq_len, ceil(E / 2))``, from the
+    positions times the frequencies (``w_i`` for ``2i`` in ``0, 2, 4, ...``); the sines fill the
+    even columns, the first ``E // 2`` cosines the odd ones.
+    If you are stuck: ``positions[:, None] * w[None, :]``, then ``table[:, 0::2]`` and ``table[:, 1::2]``.
     """
     ### BEGIN SOLUTION
     positions = np.arange(max_seq_len, dtype=np.float64)

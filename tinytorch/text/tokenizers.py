@@ -59,8 +59,9 @@ def load_corpus(split: str = "train") -> str:
 def char_encode(text: str, stoi: Mapping[str, int], unk_id: int | None = None, start: int = 0) -> list[int]:
     """The id of each character of ``text``: ``[stoi[c] for c in text]``, ``len(text)`` ids.
 
-    A character missing from ``stoi`` becomes ``unk_id`` if that is given, otherwise raises
-    ``ValueError`` naming the character (its ``repr``) and its position ``start + i``.
+    A character missing from ``stoi`` becomes ``unk_id`` if that is not None (0 is an id like
+    any other), otherwise raises ``ValueError`` naming the character (its ``repr``) and its
+    position ``start + i``.
     Hint: loop with ``enumerate`` and use ``stoi.get(char)``.
     """
     ### BEGIN SOLUTION
@@ -266,10 +267,12 @@ def train_merges(word_counts: Mapping[tuple[int, ...], int], num_merges: int) ->
     Each step merges the most frequent pair (ties: the smallest pair), updating the pair
     counts incrementally (only the words that contain the pair change). Returns at most
     ``num_merges`` pairs, fewer if no pair is left.
-    Hint: build ``counts`` and ``where`` (pair -> set of word indices) in one pass; per
-    step, ``top = max(counts.values())`` and ``best = min(pair for pair, count in
-    counts.items() if count == top)``, then update only the words in ``where.pop(best)``,
+    Hint: build ``counts`` (pair -> weighted count) and ``where`` (pair -> set of word
+    indices) in one pass over the words; per step, pick the pair with the largest count
+    (ties: the smallest pair), then update only the words listed under it in ``where``,
     deleting a count that reaches 0.
+    If you are stuck: ``top = max(counts.values())``, then the smallest pair whose count is
+    ``top``; ``where.pop(best)`` gives the words to update.
     """
     ### BEGIN SOLUTION
     words = [list(word) for word in word_counts]
@@ -307,8 +310,10 @@ def encode_word(word: bytes, merges: Mapping[tuple[int, int], int]) -> list[int]
 
     ``encode_word(b"aaab", {(97, 97): 256, (256, 97): 257})`` is ``[257, 98]``; bytes with no
     merge stay byte ids; ``b""`` gives ``[]``.
-    Hint: ``ids = list(word)``; loop: ``pair = min(zip(ids, ids[1:]), key=lambda p:
-    merges.get(p, float("inf")))``; stop if it is not in ``merges``, else merge it.
+    Hint: start from ``list(word)``; while the word has two ids or more, find its adjacent
+    pair with the smallest id in ``merges`` (a pair not in ``merges`` counts as infinitely
+    late); stop if that pair is not a merge, else merge it with ``merge_pair``.
+    If you are stuck: ``min`` over ``zip(ids, ids[1:])`` with ``key=lambda p: merges.get(p, float("inf"))``.
     """
     ### BEGIN SOLUTION
     ids = list(word)
