@@ -158,10 +158,19 @@ def conv2d_direct(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
 # (`fill=0`), $-\infty$ for max pooling (section 5), so that padding never wins a max.
 #
 # The tests compare your functions with the loop versions below (read-only): they are slow
-# but say plainly what each function must return.
+# but say plainly what each function must return. Two more helpers serve the tests:
+# `explain_columns` says in words how columns differ from the loop version's (which axis
+# comes where), and `python_lines(fn)` counts the Python lines that run while `fn()` runs,
+# in every function it calls. A vectorized function runs the same lines whatever the size
+# of its input; a loop over windows or pixels runs more lines for a larger input. The tests
+# of `im2col` and `col2im` use it to check their rule: no Python loop over pixels or windows.
 
 # %% nbgrader={"grade": false, "grade_id": "given-loop-references", "locked": true, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
+import itertools
+import sys
+from collections.abc import Callable
+
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 
 def windows_by_loops(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
@@ -195,11 +204,72 @@ def scatter_by_loops(cols: np.ndarray, input_shape: tuple[int, int, int, int], k
     return padded[:, :, ph:ph + h, pw:pw + w]
 
 
+WINDOW_AXES = ("channel", "kernel row", "kernel column", "image", "output row", "output column")
+
+
+def explain_columns(got: np.ndarray, x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                    padding: tuple[int, int], fill: float = 0.0) -> str:
+    """How ``got`` differs from ``windows_by_loops(x, ...)``, in words ("" if it does not).
+
+    Rows must run over (channel, kernel row, kernel column) and columns over (image, output
+    row, output column). If ``got`` holds the same windows with the axes in another order,
+    the sentence names the order it has.
+    """
+    expected = windows_by_loops(x, kernel, stride, padding, fill)
+    if got.shape == expected.shape and np.array_equal(got, expected):
+        return ""
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kernel[0], stride[0], padding[0]), conv_output_size(w, kernel[1], stride[1], padding[1])
+    windows = expected.reshape(c, *kernel, n, oh, ow)  # axes as WINDOW_AXES
+    for order in itertools.permutations(range(6)):
+        moved = windows.transpose(order)
+        for split in range(1, 6):
+            rows = math.prod(moved.shape[:split])
+            if (rows, moved.size // rows) == got.shape and np.array_equal(moved.reshape(got.shape), got):
+                names = [WINDOW_AXES[axis] for axis in order]
+                return (f"it holds the right windows in the wrong order: its rows run over ({', '.join(names[:split])}) "
+                        f"and its columns over ({', '.join(names[split:])}); rows must run over "
+                        "(channel, kernel row, kernel column) and columns over (image, output row, output column)")
+    if got.shape != expected.shape:
+        return (f"its shape is {got.shape}, expected {expected.shape} = (C*kh*kw, N*OH*OW) "
+                "with OH = (H + 2*ph - kh) // sh + 1 and OW = (W + 2*pw - kw) // sw + 1")
+    wrong = int(np.argwhere(~np.all(got == expected, axis=0))[0, 0])
+    return (f"column {wrong} should be the window at (image, output row, output column) = "
+            f"{tuple(int(i) for i in np.unravel_index(wrong, (n, oh, ow)))}, padded with {fill}, flattened (channel, kernel row, kernel column): "
+            f"expected {expected[:, wrong].tolist()}, got {got[:, wrong].tolist()}")
+
+
+def python_lines(fn: Callable[[], object]) -> int:
+    """How many Python lines run while ``fn()`` runs, in every Python function it calls.
+
+    ``fn`` runs once untraced first (so a first call's one-off work is not counted), then
+    once under ``sys.settrace``; the previous trace function is restored afterwards.
+    """
+    fn()
+    count = 0
+
+    def count_lines(frame: object, event: str, arg: object) -> Callable[..., object]:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return count_lines
+
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: count_lines)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
 # %% [markdown]
 # ### Your task: `im2col`
-# All arguments are already pairs (`kernel_size=(kh, kw)`, ...). Keep the input's dtype. No
-# Python loop: pad, take the windows view, slice by the stride, move the axes into the
-# order (channel, kernel row, kernel column, image, output row, output column), reshape.
+# All arguments are already pairs (`kernel_size=(kh, kw)`, ...). Keep the input's dtype.
+# **No Python loop** over images, pixels or windows: pad, take the windows view, slice by
+# the stride, move the axes into the order (channel, kernel row, kernel column, image,
+# output row, output column), reshape. The test checks that rule with `python_lines`: your
+# function must run as many Python lines for 3 images of 9×12 as for 1 image of 4×5.
 
 # %% nbgrader={"grade": false, "grade_id": "impl-im2col", "locked": false, "solution": true, "schema_version": 3}
 #| export
@@ -210,9 +280,12 @@ def im2col(x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int],
     ``x`` is first padded with ``fill`` by ``padding = (ph, pw)`` on each side. Column
     ``(n*OH + i)*OW + j`` is ``padded[n, :, i*sh:i*sh+kh, j*sw:j*sw+kw].ravel()`` (channel,
     then kernel row, then kernel column). No Python loop.
-    Hint: ``np.full`` of the padded shape, then assign ``x`` into the middle;
-    ``np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]``
-    is (N, C, OH, OW, kh, kw); then ``.transpose(1, 4, 5, 0, 2, 3)`` and ``.reshape``.
+    Hint: pad with ``np.full`` of the padded shape and assign ``x`` into its middle.
+    ``np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))`` is every window
+    at stride 1; slicing its two position axes by the stride leaves (N, C, OH, OW, kh, kw).
+    One ``transpose`` brings the axes into the order (C, kh, kw, N, OH, OW); one ``reshape``
+    makes that two-dimensional.
+    If you are stuck: the axis order is ``.transpose(1, 4, 5, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -226,34 +299,40 @@ def im2col(x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int],
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-im2col", "locked": true, "points": 3, "solution": false, "schema_version": 3}
-x_val = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
-cols = im2col(x_val, (2, 2), (1, 1), (0, 0))
-assert cols.shape == (3 * 2 * 2, 2 * 3 * 3), f"im2col: 2 images of 3x4x4, 2x2 windows at stride 1 give (12, 18) columns, got {cols.shape}"
-assert np.array_equal(cols[:, 0], x_val[0, :, 0:2, 0:2].ravel()), "im2col: column 0 is the top-left window of image 0, flattened (channel, row, column)"
-assert np.array_equal(cols[:, 4], x_val[0, :, 1:3, 1:3].ravel()), "im2col: column i*OW + j is the window at output position (i, j)"
-assert np.array_equal(cols[:, 9], x_val[1, :, 0:2, 0:2].ravel()), "im2col: image 1's windows follow image 0's (column 9 = OH*OW)"
-assert np.array_equal(cols, windows_by_loops(x_val, (2, 2), (1, 1), (0, 0))), "im2col: columns differ from windows_by_loops"
+x_val = np.arange(2 * 3 * 4 * 6, dtype=np.float32).reshape(2, 3, 4, 6)  # N=2, C=3, H=4, W=6: no two sizes alike
+cols = im2col(x_val, (2, 3), (1, 1), (0, 0))
+problem = explain_columns(np.asarray(cols), x_val, (2, 3), (1, 1), (0, 0))
+assert not problem, f"im2col(x of shape (2, 3, 4, 6), kernel (2, 3), stride 1, no padding): {problem}"
 assert cols.dtype == np.float32, f"im2col should keep float32, got {cols.dtype}"
-for kernel, stride, padding in (((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (0, 1)), ((3, 2), (2, 3), (1, 0))):
-    expected = windows_by_loops(x_val, kernel, stride, padding)
-    got = im2col(x_val, kernel, stride, padding)
-    assert got.shape == expected.shape and np.array_equal(got, expected), (
-        f"im2col(kernel={kernel}, stride={stride}, padding={padding}): expected shape {expected.shape} and the loop version's columns"
-    )
-padded_max = im2col(x_val, (2, 2), (2, 2), (1, 1), fill=-np.inf)
-assert np.array_equal(padded_max, windows_by_loops(x_val, (2, 2), (2, 2), (1, 1), fill=-np.inf)), "im2col: pad with fill (here -inf)"
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(9)
-for _ in range(10):
-    shape = tuple(int(s) for s in rng.integers(1, 4, size=2)) + tuple(int(s) for s in rng.integers(3, 8, size=2))
-    x_rand = rng.standard_normal(shape)
-    kernel = tuple(int(k) for k in rng.integers(1, 4, size=2))
-    stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
-    padding = (int(rng.integers(0, 2)), int(rng.integers(0, 2)))
-    assert np.array_equal(im2col(x_rand, kernel, stride, padding), windows_by_loops(x_rand, kernel, stride, padding)), (
-        f"im2col is wrong for shape {shape}, kernel {kernel}, stride {stride}, padding {padding}"
-    )
-### END HIDDEN TESTS
+assert im2col(x_val.astype(np.float64), (2, 2), (1, 1), (0, 0)).dtype == np.float64, "im2col should keep the input's dtype (float64 here)"
+for kernel, stride, padding in (((3, 3), (1, 1), (1, 1)), ((2, 3), (2, 1), (0, 1)), ((3, 2), (1, 3), (1, 0))):
+    problem = explain_columns(np.asarray(im2col(x_val, kernel, stride, padding)), x_val, kernel, stride, padding)
+    assert not problem, f"im2col(kernel={kernel}, stride={stride}, padding={padding}): {problem}"
+problem = explain_columns(np.asarray(im2col(x_val, (2, 2), (2, 2), (1, 1), fill=-np.inf)), x_val, (2, 2), (2, 2), (1, 1), -np.inf)
+assert not problem, f"im2col(kernel=(2, 2), stride=(2, 2), padding=(1, 1), fill=-inf) pads with fill, not zeros: {problem}"
+small_x, large_x = np.zeros((1, 2, 4, 5), np.float32), np.zeros((3, 2, 9, 12), np.float32)
+small = python_lines(lambda: im2col(small_x, (2, 3), (1, 2), (1, 0)))
+large = python_lines(lambda: im2col(large_x, (2, 3), (1, 2), (1, 0)))
+assert small == large, (
+    f"im2col must not use a Python loop over images, pixels or windows: it ran {small} Python lines for 1 image of 4x5 "
+    f"and {large} for 3 images of 9x12. Let sliding_window_view cut the windows, and transpose and reshape them."
+)
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-im2col")
+for case in range(4):
+    n, c, h, w = (int(v) for v in (*rng.integers(1, 4, size=2), *rng.integers(3, 8, size=2)))
+    kernel, stride = tuple(int(v) for v in rng.integers(1, 4, size=2)), tuple(int(v) for v in rng.integers(1, 4, size=2))
+    padding = tuple(int(v) for v in rng.integers(0, 2, size=2))
+    observe(f"im2col(x, kernel, stride, padding) of float32 x, case {case}",
+            im2col(rng.standard_normal((n, c, h, w)).astype(np.float32), kernel, stride, padding))
+x_unseen = rng.standard_normal((2, 3, int(rng.integers(4, 8)), int(rng.integers(4, 8))))
+observe("im2col(float64 x, (2, 3), (2, 1), (1, 1), fill=-inf)", im2col(x_unseen, (2, 3), (2, 1), (1, 1), fill=-np.inf))
+small_x = np.zeros((1, 2) + tuple(int(v) for v in rng.integers(4, 6, size=2)), np.float32)
+large_x = np.zeros((int(rng.integers(2, 4)), 2) + tuple(int(v) for v in rng.integers(8, 12, size=2)), np.float32)
+observe("im2col runs more Python lines for a larger input (a Python loop)",
+        bool(python_lines(lambda: im2col(small_x, (2, 3), (1, 2), (1, 0))) < python_lines(lambda: im2col(large_x, (2, 3), (1, 2), (1, 0)))))
+
 
 # %% [markdown]
 # ## 3. The convolution as one matrix product
@@ -280,7 +359,9 @@ def conv2d_from_columns(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray |
     ``weight`` (O, C, kh, kw), ``bias`` (O,) or None, ``out_size = (N, OH, OW)``. The flattened
     filters times every column, plus the bias: ``W @ cols + b[:, None]`` with
     ``W = weight.reshape(O, -1)``, then the batch axis moved first. Keeps the dtype.
-    Hint: ``.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)``.
+    Hint: the product is (O, N*OH*OW) and its columns run over (image, output row, output
+    column), so it reshapes to (O, N, OH, OW); then swap its first two axes.
+    If you are stuck: ``.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
     out_channels = weight.shape[0]
@@ -294,27 +375,48 @@ def conv2d_from_columns(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray |
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv2d-from-columns", "locked": true, "points": 2, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(1)
-x_val = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
-w_val, b_val = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), rng.standard_normal(4).astype(np.float32)
-out = conv2d_from_columns(windows_by_loops(x_val, (3, 3), (1, 1), (0, 0)), w_val, b_val, (2, 3, 3))
-assert out.shape == (2, 4, 3, 3), f"conv2d_from_columns: 2 images, 4 filters, 3x3 positions give (2, 4, 3, 3), got {out.shape}"
-assert np.allclose(out, conv2d_direct(x_val, w_val, b_val, (1, 1), (0, 0)), atol=1e-5), "conv2d_from_columns: values differ from the direct convolution"
+x_val = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)  # N=2, C=3, 5x6 images
+w_val, b_val = rng.standard_normal((4, 3, 3, 2)).astype(np.float32), rng.standard_normal(4).astype(np.float32)  # O=4, 3x2 kernel
+out = conv2d_from_columns(windows_by_loops(x_val, (3, 2), (1, 1), (0, 0)), w_val, b_val, (2, 3, 5))
+expected = conv2d_direct(x_val, w_val, b_val, (1, 1), (0, 0))
+assert out.shape == (2, 4, 3, 5), (
+    f"conv2d_from_columns: 2 images, 4 filters, 3x5 positions give (N, O, OH, OW) = (2, 4, 3, 5), got {out.shape}; "
+    "the product reshapes to (O, N, OH, OW): move the batch axis first"
+)
+same_numbers = np.allclose(np.sort(out, axis=None), np.sort(expected, axis=None), atol=1e-5)
+assert np.allclose(out, expected, atol=1e-5), "conv2d_from_columns: " + (
+    "the right numbers in the wrong places: the product's columns run over (image, output row, output column), "
+    "so reshape it to (O, N, OH, OW) and then move the batch axis first" if same_numbers else
+    "values differ from the direct convolution: W = weight.reshape(O, -1) (one filter per row) times cols, plus bias[o] on row o"
+)
 assert out.dtype == np.float32, f"conv2d_from_columns should keep float32, got {out.dtype}"
-no_bias = conv2d_from_columns(windows_by_loops(x_val, (3, 3), (1, 1), (0, 0)), w_val, None, (2, 3, 3))
+no_bias = conv2d_from_columns(windows_by_loops(x_val, (3, 2), (1, 1), (0, 0)), w_val, None, (2, 3, 5))
 assert np.allclose(no_bias, conv2d_direct(x_val, w_val, None, (1, 1), (0, 0)), atol=1e-5), "conv2d_from_columns: bias=None means no bias"
-cols_val = windows_by_loops(x_val, (2, 3), (2, 1), (1, 0))
-out = conv2d_from_columns(cols_val, w_val[:, :, :2, :], b_val, (2, 3, 3))
-assert np.allclose(out, conv2d_direct(x_val, w_val[:, :, :2, :], b_val, (2, 1), (1, 0)), atol=1e-5), (
+w23 = rng.standard_normal((4, 3, 2, 3)).astype(np.float32)
+out = conv2d_from_columns(windows_by_loops(x_val, (2, 3), (2, 1), (1, 0)), w23, b_val, (2, 3, 4))
+assert np.allclose(out, conv2d_direct(x_val, w23, b_val, (2, 1), (1, 0)), atol=1e-5), (
     "conv2d_from_columns: a 2x3 kernel with stride (2, 1) and padding (1, 0): values differ from the direct convolution"
 )
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-conv2d-from-columns")
+n, c, o, kh, kw = (int(v) for v in rng.integers(1, 4, size=5))
+oh, ow = (int(v) for v in rng.integers(1, 6, size=2))
+cols_unseen = rng.standard_normal((c * kh * kw, n * oh * ow)).astype(np.float32)
+w_unseen, b_unseen = rng.standard_normal((o, c, kh, kw)).astype(np.float32), rng.standard_normal(o).astype(np.float32)
+observe("conv2d_from_columns(cols, weight, bias, (N, OH, OW)), float32",
+        conv2d_from_columns(cols_unseen, w_unseen, b_unseen, (n, oh, ow)), rtol=1e-4, atol=1e-5)
+observe("conv2d_from_columns(cols, weight, None, (N, OH, OW)), float64",
+        conv2d_from_columns(cols_unseen.astype(np.float64), w_unseen.astype(np.float64), None, (n, oh, ow)))
 
 
 # %% [markdown]
 # ## 4. The backward pass
 #
 # Let $G$ be the output gradient $\bar y$ laid out like $Y$: shape
-# $(O,\ N \cdot OH \cdot OW)$ (the inverse of the forward's layout step,
-# `grad.transpose(1, 0, 2, 3).reshape(O, -1)`). Since $Y = W\,\text{cols} + b$ is linear,
+# $(O,\ N \cdot OH \cdot OW)$ (the inverse of the forward's layout step: the filter axis
+# first, then flattened, so that its columns follow the columns of `cols`). Since
+# $Y = W\,\text{cols} + b$ is linear,
 # the gradients are Module 04's, with the columns as the input:
 #
 # $$\overline{W} = G\,\text{cols}^\top \ \ (O,\ C k_h k_w), \qquad
@@ -341,7 +443,9 @@ def conv2d_backward_columns(grad: np.ndarray, cols: np.ndarray | None, weight: n
     ``grad_cols = W.T @ G`` (C*kh*kw, N*OH*OW), or None if ``input_grad`` is False;
     ``grad_weight = G @ cols.T`` reshaped to ``weight.shape``, or None if ``cols`` is None;
     ``grad_bias`` = ``G`` summed over its columns, (O,). ``W = weight.reshape(O, -1)``.
-    Hint: ``grad.transpose(1, 0, 2, 3).reshape(O, -1)`` gives ``G``.
+    Hint: ``G`` is ``grad`` with the filter axis moved first, (O, N, OH, OW), flattened to
+    (O, N*OH*OW), so that its columns run over (image, output row, output column) like those of cols.
+    If you are stuck: ``grad.transpose(1, 0, 2, 3).reshape(O, -1)`` gives ``G``.
     """
     ### BEGIN SOLUTION
     out_channels = weight.shape[0]
@@ -361,17 +465,38 @@ grad_cols, grad_w, grad_b = conv2d_backward_columns(g_val, cols_val, w_val)
 per_position = cols_val.reshape(12, 2, 3, 5)
 assert grad_w is not None and grad_w.shape == (4, 3, 2, 2), "conv2d_backward_columns: grad_weight has the weight's shape (4, 3, 2, 2)"
 assert np.allclose(grad_w.reshape(4, 12), np.einsum("nohw,knhw->ok", g_val, per_position)), (
-    "conv2d_backward_columns: grad_weight[o] sums grad[n, o, i, j] * (column of cols at (n, i, j)) over every position"
+    "conv2d_backward_columns: grad_weight[o] sums grad[n, o, i, j] * (column of cols at (n, i, j)) over every position; "
+    "G must be grad with the filter axis first, (O, N*OH*OW), its columns in the order of cols' (image, output row, output column)"
 )
 assert grad_cols is not None and grad_cols.shape == (12, 30), "conv2d_backward_columns: grad_cols has the shape of cols (12, 30)"
 assert np.allclose(grad_cols.reshape(12, 2, 3, 5), np.einsum("nohw,ok->knhw", g_val, w_val.reshape(4, 12))), (
-    "conv2d_backward_columns: grad_cols at (n, i, j) is the sum over o of grad[n, o, i, j] * filter o (flattened)"
+    "conv2d_backward_columns: grad_cols at (n, i, j) is the sum over o of grad[n, o, i, j] * filter o (flattened): W.T @ G"
 )
-assert grad_b.shape == (4,) and np.allclose(grad_b, g_val.sum(axis=(0, 2, 3))), "conv2d_backward_columns: grad_bias sums grad over N, OH, OW"
+assert grad_b.shape == (4,) and np.allclose(grad_b, g_val.sum(axis=(0, 2, 3))), (
+    "conv2d_backward_columns: grad_bias has one value per filter, (4,): grad summed over N, OH and OW"
+)
 grad_cols, grad_w, grad_b = conv2d_backward_columns(g_val, cols_val, w_val, input_grad=False)
 assert grad_cols is None and grad_w is not None, "conv2d_backward_columns: input_grad=False gives grad_cols None (skip W.T @ G)"
 grad_cols, grad_w, grad_b = conv2d_backward_columns(g_val, None, w_val)
 assert grad_w is None and grad_cols is not None, "conv2d_backward_columns: cols=None (a frozen weight) gives grad_weight None"
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-conv2d-backward-columns")
+n, o, c, kh, kw = (int(v) for v in rng.integers(1, 4, size=5))
+oh, ow = (int(v) for v in rng.integers(1, 6, size=2))
+g_unseen, cols_unseen = rng.standard_normal((n, o, oh, ow)), rng.standard_normal((c * kh * kw, n * oh * ow))
+w_unseen = rng.standard_normal((o, c, kh, kw))
+for label, dtype in (("float64", np.float64), ("float32", np.float32)):
+    grad_cols, grad_w, grad_b = conv2d_backward_columns(g_unseen.astype(dtype), cols_unseen.astype(dtype), w_unseen.astype(dtype))
+    observe(f"conv2d_backward_columns: grad_cols, {label}", grad_cols, rtol=1e-4, atol=1e-5)
+    observe(f"conv2d_backward_columns: grad_weight, {label}", grad_w, rtol=1e-4, atol=1e-5)
+    observe(f"conv2d_backward_columns: grad_bias, {label}", grad_b, rtol=1e-4, atol=1e-5)
+grad_cols, grad_w, _ = conv2d_backward_columns(g_unseen, cols_unseen, w_unseen, input_grad=False)
+observe("conv2d_backward_columns(input_grad=False): grad_cols is None", grad_cols is None)
+observe("conv2d_backward_columns(input_grad=False): grad_weight", grad_w, rtol=1e-4, atol=1e-5)
+grad_cols, grad_w, grad_b = conv2d_backward_columns(g_unseen, None, w_unseen)
+observe("conv2d_backward_columns(cols=None): grad_weight is None", grad_w is None)
+observe("conv2d_backward_columns(cols=None): grad_cols", grad_cols, rtol=1e-4, atol=1e-5)
 
 
 # %% [markdown]
@@ -411,9 +536,11 @@ def col2im(cols: np.ndarray, input_shape: tuple[int, int, int, int], kernel_size
     A pixel covered by several windows gets the sum of their values; what lands in the
     padding is dropped. The result has ``cols``' dtype. Loop over the kh*kw kernel offsets,
     never over pixels.
-    Hint: ``cols.reshape(C, kh, kw, N, OH, OW)``; zeros of the padded shape (N, C, H+2ph, W+2pw);
-    a strided ``+=`` of ``patches[:, a, d].transpose(1, 0, 2, 3)`` per offset (see above); slice
-    the padding off. ``conv_output_size`` gives OH and OW.
+    Hint: view ``cols`` as (C, kh, kw, N, OH, OW) and start from zeros of the padded shape
+    (N, C, H+2ph, W+2pw); for each offset (a, d), the (C, N, OH, OW) slab of that offset, with
+    its first two axes swapped, is added onto a strided slice of the padded array (see above);
+    then cut the padding off. ``conv_output_size`` gives OH and OW.
+    If you are stuck: the slab is ``patches[:, a, d].transpose(1, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
     n, c, h, w = input_shape
@@ -430,25 +557,64 @@ def col2im(cols: np.ndarray, input_shape: tuple[int, int, int, int], kernel_size
 
 # %% nbgrader={"grade": true, "grade_id": "test-col2im", "locked": true, "points": 3, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(3)
+back = col2im(rng.standard_normal((3 * 2 * 3, 2 * 5 * 3)), (2, 3, 4, 5), (2, 3), (1, 1), (1, 0))  # OH = 5, OW = 3
+assert np.shape(back) == (2, 3, 4, 5), (
+    f"col2im(input_shape=(2, 3, 4, 5), kernel (2, 3), stride 1, padding (1, 0)) must return an array of input_shape "
+    f"(2, 3, 4, 5), got {np.shape(back)}" + ("; cut the padding off: ph rows above and below, pw columns left and right"
+                                             if np.shape(back) == (2, 3, 6, 5) else "")
+)
 ones_back = col2im(np.ones((4, 9), dtype=np.float32), (1, 1, 4, 4), (2, 2), (1, 1), (0, 0))
 coverage = np.array([[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]], dtype=np.float32)
 assert ones_back.shape == (1, 1, 4, 4), f"col2im: the result has input_shape (1, 1, 4, 4), got {ones_back.shape}"
 assert np.array_equal(ones_back[0, 0], coverage), (
-    f"col2im of all-ones columns counts the 2x2 windows covering each pixel: expected {coverage.tolist()}, got {ones_back[0, 0].tolist()}"
+    f"col2im of all-ones columns counts the 2x2 windows covering each pixel (add with +=, never overwrite): "
+    f"expected {coverage.tolist()}, got {ones_back[0, 0].tolist()}"
 )
 assert ones_back.dtype == np.float32, f"col2im should keep the dtype of cols (float32), got {ones_back.dtype}"
 for shape, kernel, stride, padding in (((2, 3, 5, 5), (3, 3), (1, 1), (1, 1)), ((2, 2, 6, 5), (2, 3), (2, 1), (1, 0)),
-                                       ((1, 2, 7, 7), (3, 2), (3, 2), (0, 1))):
+                                       ((1, 2, 7, 6), (3, 2), (3, 2), (0, 1))):
     oh, ow = conv_output_size(shape[2], kernel[0], stride[0], padding[0]), conv_output_size(shape[3], kernel[1], stride[1], padding[1])
     cols_val = rng.standard_normal((shape[1] * kernel[0] * kernel[1], shape[0] * oh * ow))
     got = col2im(cols_val, shape, kernel, stride, padding)
-    assert got.shape == shape and np.allclose(got, scatter_by_loops(cols_val, shape, kernel, stride, padding)), (
-        f"col2im(input_shape={shape}, kernel={kernel}, stride={stride}, padding={padding}) differs from scatter_by_loops"
+    assert got.shape == shape, f"col2im(input_shape={shape}, kernel={kernel}, stride={stride}, padding={padding}) returned shape {got.shape}"
+    assert np.allclose(got, scatter_by_loops(cols_val, shape, kernel, stride, padding)), (
+        f"col2im(input_shape={shape}, kernel={kernel}, stride={stride}, padding={padding}) differs from scatter_by_loops: "
+        "row (c, a, d) of column (n, i, j) is added onto pixel (i*sh + a - ph, j*sw + d - pw) of channel c of image n"
     )
     x_val = rng.standard_normal(shape)
     assert np.isclose(np.sum(windows_by_loops(x_val, kernel, stride, padding) * cols_val), np.sum(x_val * got)), (
         "col2im must be the adjoint of im2col: <im2col(x), cols> == <x, col2im(cols)>"
     )
+small_cols = np.zeros((2 * 2 * 3, 1 * conv_output_size(4, 2, 1, 1) * conv_output_size(5, 3, 2, 0)))
+large_cols = np.zeros((2 * 2 * 3, 3 * conv_output_size(9, 2, 1, 1) * conv_output_size(12, 3, 2, 0)))
+small = python_lines(lambda: col2im(small_cols, (1, 2, 4, 5), (2, 3), (1, 2), (1, 0)))
+large = python_lines(lambda: col2im(large_cols, (3, 2, 9, 12), (2, 3), (1, 2), (1, 0)))
+assert small == large, (
+    f"col2im must loop over the kh*kw kernel offsets only, never over images, pixels or windows: it ran {small} Python "
+    f"lines for 1 image of 4x5 and {large} for 3 images of 9x12 (same 2x3 kernel)"
+)
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-col2im")
+for case in range(4):
+    n, c, h, w = (int(v) for v in (*rng.integers(1, 4, size=2), *rng.integers(3, 8, size=2)))
+    kernel, stride = tuple(int(v) for v in rng.integers(1, 4, size=2)), tuple(int(v) for v in rng.integers(1, 4, size=2))
+    padding = tuple(int(v) for v in rng.integers(0, 2, size=2))
+    m = n * conv_output_size(h, kernel[0], stride[0], padding[0]) * conv_output_size(w, kernel[1], stride[1], padding[1])
+    cols_unseen = rng.standard_normal((c * kernel[0] * kernel[1], m))
+    observe(f"col2im(cols, input_shape, kernel, stride, padding) of float64 cols, case {case}",
+            col2im(cols_unseen, (n, c, h, w), kernel, stride, padding))
+    observe(f"col2im(ones, ...) of float32 cols, case {case}",
+            col2im(np.ones_like(cols_unseen, dtype=np.float32), (n, c, h, w), kernel, stride, padding))
+small_shape = (1, 2) + tuple(int(v) for v in rng.integers(4, 6, size=2))
+large_shape = (int(rng.integers(2, 4)), 2) + tuple(int(v) for v in rng.integers(8, 12, size=2))
+small_cols, large_cols = (
+    np.zeros((2 * 2 * 3, shape[0] * conv_output_size(shape[2], 2, 1, 1) * conv_output_size(shape[3], 3, 2, 0)))
+    for shape in (small_shape, large_shape)
+)
+observe("col2im runs more Python lines for a larger input (a loop over pixels or windows)",
+        bool(python_lines(lambda: col2im(small_cols, small_shape, (2, 3), (1, 2), (1, 0)))
+             < python_lines(lambda: col2im(large_cols, large_shape, (2, 3), (1, 2), (1, 0)))))
 
 
 # %% [markdown]
@@ -529,8 +695,10 @@ def route_to_max(windows: np.ndarray, grad: np.ndarray) -> np.ndarray:
     the gradient of each window's maximum. Entry ``[c, k, m]`` of the result is ``grad[c, m]``
     if ``k`` is the position of the largest value of ``windows[c, :, m]``, else 0. Ties: only
     the first (lowest ``k``) of the tied maxima gets the gradient. No Python loop.
-    Hint: ``np.argmax(..., axis=1)`` picks the first maximum; compare it with
-    ``np.arange(K)[:, None]`` (broadcasting) for a one-hot mask, then multiply by ``grad[:, None, :]``.
+    Hint: an argmax along the K axis gives each window's first maximum, (C, M); comparing it
+    with every position 0..K-1, by broadcasting, gives a one-hot (C, K, M) mask; multiply the
+    mask by the gradient, broadcast along K.
+    If you are stuck: ``np.argmax(windows, axis=1)``, ``np.arange(K)[:, None]`` and ``grad[:, None, :]``.
     """
     ### BEGIN SOLUTION
     first = np.argmax(windows, axis=1)
@@ -555,7 +723,16 @@ for c in range(3):
     for m in range(6):
         expected = np.zeros(9)
         expected[list(windows_val[c, :, m]).index(max(windows_val[c, :, m]))] = g_val[c, m]
-        assert np.array_equal(routed[c, :, m], expected), f"route_to_max: window [{c}, :, {m}] should get its gradient at its maximum only"
+        assert np.array_equal(routed[c, :, m], expected), (
+            f"route_to_max: window [{c}, :, {m}] should get its gradient at its maximum only (the max over axis 1, K)"
+        )
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-route-to-max")
+c, k, m = int(rng.integers(1, 4)), int(rng.integers(2, 10)), int(rng.integers(1, 8))
+observe("route_to_max(windows, grad), float64", route_to_max(rng.standard_normal((c, k, m)), rng.standard_normal((c, m))))
+ties = rng.integers(0, 3, size=(c, k, m)).astype(np.float32)  # small integers: many windows have tied maxima
+observe("route_to_max(windows with ties, grad), float32", route_to_max(ties, rng.standard_normal((c, m)).astype(np.float32)))
 
 
 # %% [markdown]
@@ -937,7 +1114,9 @@ x_small = rng.standard_normal((16, 1, 8, 8)).astype(np.float32)
 layer = Conv2d(1, 16, 3, padding=1)
 x_tensor = Tensor(x_small)
 w_arr, b_arr = layer.weight.numpy(), layer.bias.numpy()
-assert np.allclose(layer(x_tensor).numpy(), conv2d_direct(x_small, w_arr, b_arr, (1, 1), (1, 1)), atol=1e-5)
+assert np.allclose(layer(x_tensor).numpy(), conv2d_direct(x_small, w_arr, b_arr, (1, 1), (1, 1)), atol=1e-5), (
+    "Conv2d (im2col + GEMM) and conv2d_direct differ on the timed input: the timing would compare different computations"
+)
 direct_times, gemm_times = [], []
 for _ in range(5):  # alternate, so both see the same machine load
     direct_times.append(timeit.timeit(lambda: conv2d_direct(x_small, w_arr, b_arr, (1, 1), (1, 1)), number=3) / 3)
@@ -954,9 +1133,8 @@ print(f"conv 1->16, 3x3, pad 1, batch 16 on 8x8: direct loop {min(direct_times) 
 # offsets only) and `route_to_max` (max pooling's routing, first maximum on ties). Given
 # code made them three registered ops, `conv2d`, `max_pool2d` and `avg_pool2d`, each one
 # graph node with a closed-form backward, and the layers `Conv2d`, `MaxPool2d`, `AvgPool2d`
-# and `Flatten`. `examples/train_digits_cnn.py` trains the CNN above on the digits with
-# Modules 05–08, and `benchmarks/conv.py` times a `Conv2d` step against NumPy (and PyTorch
-# when it is installed).
+# and `Flatten`. `python examples/train_digits_cnn.py` trains the CNN above on the digits
+# with Modules 05–08.
 #
 # **Reflection questions**
 #

@@ -100,10 +100,12 @@ from tinytorch.tensor import DtypeError, ShapeError, Tensor, dispatch, register_
 # to fill it. When no gradient is needed (evaluation, `no_grad()`) no node is recorded and
 # the dict is dropped with the call.
 #
-# The tests below check errors with Module 01's `expect_error`.
+# The tests below check errors with Module 01's `expect_error`, and end by handing what
+# your functions compute on inputs drawn for each graded run to `observe` (Module 01 tells
+# how that grades your notebook).
 
 # %% nbgrader={"grade": false, "grade_id": "given-expect-error-import", "locked": true, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 
 # %% [markdown]
@@ -148,8 +150,10 @@ def layer_norm_kernel(
     Returns an array of ``input``'s shape and dtype. Fills ``saved["x_hat"]`` (R, D) and
     ``saved["rstd"]`` (R, 1), where D = prod(normalized_shape) and R = input.size // D.
     ``weight``/``bias`` have shape ``normalized_shape`` or are None.
-    Hint: ``rows = input.reshape(-1, D)``; ``mean(axis=1, keepdims=True)`` twice (the mean,
-    then the variance of the centered rows); ``1 / np.sqrt(var + eps)``.
+    Hint: view the input as R rows of D numbers; take each row's mean, then the mean of the
+    squared centered values (both keeping the reduced axis, so (R, 1) broadcasts against
+    (R, D)); rstd is one over the square root of var + eps.
+    If you are stuck: ``rows = input.reshape(-1, D)`` and ``rows.mean(axis=1, keepdims=True)``.
     """
     ### BEGIN SOLUTION
     rows = input.reshape(-1, math.prod(normalized_shape))
@@ -174,10 +178,15 @@ w_val = rng.standard_normal(4).astype(np.float32)
 b_val = rng.standard_normal(4).astype(np.float32)
 x64 = x_val.astype(np.float64)
 expected_hat = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)
+unbiased_hat = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, ddof=1, keepdims=True) + 1e-5)
 saved = {}
 out = layer_norm_kernel(x_val, w_val, b_val, normalized_shape=(4,), eps=1e-5, saved=saved)
 assert out.shape == (2, 3, 4) and out.dtype == np.float32, f"layer_norm_kernel: expected a float32 (2, 3, 4) output, got {out.dtype} {out.shape}"
-assert np.allclose(out, expected_hat * w_val + b_val, atol=1e-5), "layer_norm_kernel: expected x_hat * weight + bias, normalizing over the last dim"
+assert np.allclose(out, expected_hat * w_val + b_val, atol=1e-5), (
+    "layer_norm_kernel: expected (x - mean) / sqrt(var + eps) * weight + bias, with the mean and the biased variance "
+    "(divided by D) of each group of the last D=4 numbers"
+    + ("; you divided the variance by D - 1" if np.allclose(out, unbiased_hat * w_val + b_val, atol=1e-5) else "")
+)
 assert set(saved) >= {"x_hat", "rstd"}, f"layer_norm_kernel: fill saved['x_hat'] and saved['rstd'], got keys {sorted(saved)}"
 assert saved["x_hat"].shape == (6, 4) and np.allclose(saved["x_hat"], expected_hat.reshape(6, 4), atol=1e-5), (
     "layer_norm_kernel: saved['x_hat'] is x_hat as a (rows, D) matrix, here (6, 4)"
@@ -188,7 +197,13 @@ assert saved["rstd"].shape == (6, 1) and np.allclose(saved["rstd"], 1 / np.sqrt(
 whole = layer_norm_kernel(x_val, normalized_shape=(3, 4), eps=1e-5, saved={})
 flat = x64.reshape(2, 12)
 expected_whole = ((flat - flat.mean(1, keepdims=True)) / np.sqrt(flat.var(1, keepdims=True) + 1e-5)).reshape(2, 3, 4)
-assert np.allclose(whole, expected_whole, atol=1e-5), "layer_norm_kernel: normalized_shape=(3, 4) normalizes each sample's 12 numbers together (weight=bias=None)"
+assert np.allclose(whole, expected_whole, atol=1e-5), (
+    "layer_norm_kernel: normalized_shape=(3, 4) normalizes each sample's 12 numbers together, over the last two dims "
+    "(weight=bias=None); a group is prod(normalized_shape) numbers, not just the last dim"
+)
+assert layer_norm_kernel(x64, normalized_shape=(4,), eps=1e-5, saved={}).dtype == np.float64, (
+    "layer_norm_kernel: keep the input's dtype (float64 in, float64 out)"
+)
 constant = layer_norm_kernel(np.full((2, 4), 7.0, dtype=np.float32), None, b_val, normalized_shape=(4,), eps=1e-5, saved={})
 assert np.allclose(constant, np.broadcast_to(b_val, (2, 4))), "layer_norm_kernel: equal values normalize to 0, so the output is the bias (weight=None)"
 far = (1000 + 0.1 * rng.standard_normal((3, 16))).astype(np.float32)
@@ -199,6 +214,24 @@ assert np.allclose(far_out, far_expected, atol=5e-3), (
     f"layer_norm_kernel: rows around 1000 with spread 0.1 are off by {np.abs(far_out - far_expected).max():.3g}; "
     "compute the variance from the centered values (two passes), not as mean(x*x) - mean*mean"
 )
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-layer-norm-kernel")
+b, t, d = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(3, 9))
+x_unseen = (rng.standard_normal((b, t, d)) * 3 + rng.standard_normal()).astype(np.float32)
+w_unseen, b_unseen = rng.standard_normal(d).astype(np.float32), rng.standard_normal(d).astype(np.float32)
+saved = {}
+observe("layer_norm_kernel(x, weight, bias), normalized_shape (D,), float32 (B, T, D)",
+        layer_norm_kernel(x_unseen, w_unseen, b_unseen, normalized_shape=(d,), eps=1e-5, saved=saved), rtol=1e-4, atol=1e-4)
+observe("layer_norm_kernel: saved['x_hat'] (R, D)", np.asarray(saved["x_hat"], dtype=np.float64), rtol=1e-4, atol=1e-4)
+observe("layer_norm_kernel: saved['rstd'] (R, 1)", np.asarray(saved["rstd"], dtype=np.float64), rtol=1e-4, atol=1e-6)
+observe("layer_norm_kernel(x), normalized_shape (T, D), float64",
+        layer_norm_kernel(x_unseen.astype(np.float64), normalized_shape=(t, d), eps=1e-5, saved={}))
+observe("layer_norm_kernel(x, None, bias), eps=0.1",
+        layer_norm_kernel(x_unseen, None, b_unseen, normalized_shape=(d,), eps=0.1, saved={}), rtol=1e-4, atol=1e-4)
+far = (1000 + 0.1 * rng.standard_normal((3, 16))).astype(np.float32)
+observe("layer_norm_kernel of float32 rows around 1000 with spread 0.1",
+        layer_norm_kernel(far, normalized_shape=(16,), eps=1e-5, saved={}), rtol=0, atol=1e-2)
 
 
 # %% [markdown]
@@ -315,7 +348,6 @@ assert grad_b.shape == (5,) and np.allclose(grad_b, g_val.sum(axis=0)), "layer_n
 assert np.allclose(only_x, group_jacobian_product(x_hat_val, rstd_val, g_val)), "layer_norm_backward: without a weight, g is grad itself (one input, one gradient)"
 grads = layer_norm_backward(g_val, layer_norm_node(x_val, w_val, b_val, (5,), requires_grad=(False, True, False)))
 assert grads[0] is None and grads[2] is None and grads[1] is not None, "layer_norm_backward: an input that does not require grad gets None"
-### BEGIN HIDDEN TESTS
 x3, g3, w3 = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4))
 node3 = layer_norm_node(x3, w3, None, (3, 4))
 grad_x3, grad_w3 = layer_norm_backward(g3, node3)
@@ -326,7 +358,25 @@ assert grad_x3.shape == (2, 3, 4) and np.allclose(grad_x3, group_jacobian_produc
 assert grad_w3.shape == (3, 4) and np.allclose(grad_w3, (g3 * hat3.reshape(2, 3, 4)).sum(axis=0)), (
     "layer_norm_backward: grad_weight has the weight's shape (3, 4)"
 )
-### END HIDDEN TESTS
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-layer-norm-backward")
+r, d = int(rng.integers(2, 5)), int(rng.integers(3, 7))
+x_unseen, g_unseen, w_unseen, b_unseen = (rng.standard_normal(shape) for shape in ((r, d), (r, d), d, d))
+grad_x, grad_w, grad_b = layer_norm_backward(g_unseen, layer_norm_node(x_unseen, w_unseen, b_unseen, (d,)))
+observe("layer_norm_backward, normalized_shape (D,): grad_input", grad_x)
+observe("layer_norm_backward, normalized_shape (D,): grad_weight", grad_w)
+observe("layer_norm_backward, normalized_shape (D,): grad_bias", grad_b)
+(only_x,) = layer_norm_backward(g_unseen, layer_norm_node(x_unseen, None, None, (d,)))
+observe("layer_norm_backward without weight or bias: grad_input", only_x)
+grads = layer_norm_backward(g_unseen, layer_norm_node(x_unseen, w_unseen, b_unseen, (d,), requires_grad=(False, True, False)))
+observe("layer_norm_backward, only the weight requires grad: which gradients are None", [grad is None for grad in grads])
+observe("layer_norm_backward, only the weight requires grad: grad_weight", grads[1])
+x3, g3, w3 = rng.standard_normal((2, r, d)), rng.standard_normal((2, r, d)), rng.standard_normal((r, d))
+grad_x3, grad_w3 = layer_norm_backward(g3, layer_norm_node(x3, w3, None, (r, d)))
+observe("layer_norm_backward, normalized_shape (T, D), weight only: grad_input", grad_x3)
+observe("layer_norm_backward, normalized_shape (T, D), weight only: grad_weight", grad_w3)
+
 
 # %% [markdown]
 # ### The function and the layer
@@ -504,8 +554,9 @@ def batch_norm_kernel(
     Batch mean and biased variance over ``channel_axes(input.ndim)`` when ``training``, else
     ``running_mean``/``running_var``. Fills ``saved`` with mean, var, rstd (each (C,)) and
     x_hat (input's shape). Returns input's shape and dtype.
-    Hint: ``input.mean(axis=axes)``, ``input.var(axis=axes)``; reshape (C,) vectors with
-    ``.reshape(channel_view(input.ndim))`` before combining them with ``input``.
+    Hint: ``input.mean(axis=axes)`` and ``input.var(axis=axes)`` (biased: NumPy divides by m
+    by default) give (C,) vectors; reshape them with ``.reshape(channel_view(input.ndim))``
+    before combining them with ``input``.
     """
     ### BEGIN SOLUTION
     axes, view = channel_axes(input.ndim), channel_view(input.ndim)
@@ -533,8 +584,13 @@ saved = {}
 out = batch_norm_kernel(x_val, w_val, b_val, running_mean=None, running_var=None, training=True, eps=1e-5, saved=saved)
 x64 = x_val.astype(np.float64)
 expected = (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-5) * w_val + b_val
+unbiased = (x64 - x64.mean(0)) / np.sqrt(x64.var(0, ddof=1) + 1e-5) * w_val + b_val
 assert out.shape == (8, 3) and out.dtype == np.float32, f"batch_norm_kernel: expected a float32 (8, 3) output, got {out.dtype} {out.shape}"
-assert np.allclose(out, expected, atol=1e-5), "batch_norm_kernel(training=True): normalize each column (channel) over the batch, then * weight + bias"
+assert np.allclose(out, expected, atol=1e-5), (
+    "batch_norm_kernel(training=True): normalize each column (channel) over the batch with its mean and biased variance "
+    "(divide by m, np.var's default), then * weight + bias"
+    + ("; you divided by m - 1: the unbiased variance is for running_var only" if np.allclose(out, unbiased, atol=1e-5) else "")
+)
 assert set(saved) >= {"mean", "var", "rstd", "x_hat"}, f"batch_norm_kernel: fill saved with mean, var, rstd and x_hat, got {sorted(saved)}"
 assert np.allclose(saved["var"], x64.var(0), rtol=1e-5), "batch_norm_kernel: saved['var'] is the biased batch variance per channel"
 assert np.allclose(saved["rstd"], 1 / np.sqrt(x64.var(0) + 1e-5), rtol=1e-5) and saved["x_hat"].shape == (8, 3), (
@@ -545,19 +601,41 @@ out = batch_norm_kernel(images, running_mean=None, running_var=None, training=Tr
 i64 = images.astype(np.float64)
 expected = (i64 - i64.mean((0, 2, 3), keepdims=True)) / np.sqrt(i64.var((0, 2, 3), keepdims=True) + 1e-5)
 assert np.allclose(out, expected, atol=1e-5), "batch_norm_kernel: for (N, C, H, W) each channel's statistics cover N*H*W values (weight=bias=None)"
-running_mean, running_var = np.array([1.0, 0.0, -2.0], np.float32), np.array([4.0, 1.0, 0.25], np.float32)
-out = batch_norm_kernel(x_val, w_val, None, running_mean=running_mean, running_var=running_var, training=False, eps=1e-5, saved={})
-assert np.allclose(out, (x64 - running_mean) / np.sqrt(running_var + 1e-5) * w_val, atol=1e-5), (
-    "batch_norm_kernel(training=False): normalize with running_mean and running_var, not the batch's statistics"
-)
-assert running_mean.tolist() == [1.0, 0.0, -2.0], "batch_norm_kernel must not change the running statistics"
-### BEGIN HIDDEN TESTS
 seq = rng.standard_normal((4, 3, 6)).astype(np.float32)
 out = batch_norm_kernel(seq, w_val, b_val, running_mean=None, running_var=None, training=True, eps=1e-3, saved={})
 s64 = seq.astype(np.float64)
 expected = (s64 - s64.mean((0, 2), keepdims=True)) / np.sqrt(s64.var((0, 2), keepdims=True) + 1e-3) * w_val[:, None] + b_val[:, None]
-assert np.allclose(out, expected, atol=1e-5), "batch_norm_kernel: for (N, C, L) each channel's statistics cover N*L values"
-### END HIDDEN TESTS
+assert np.allclose(out, expected, atol=1e-5), "batch_norm_kernel: for (N, C, L) each channel's statistics cover N*L values (here eps=1e-3)"
+running_mean, running_var = np.array([1.0, 0.0, -2.0], np.float32), np.array([4.0, 1.0, 0.25], np.float32)
+out = batch_norm_kernel(x_val, w_val, None, running_mean=running_mean, running_var=running_var, training=False, eps=1e-5, saved={})
+assert np.allclose(out, (x64 - running_mean) / np.sqrt(running_var + 1e-5) * w_val, atol=1e-5), (
+    "batch_norm_kernel(training=False): in evaluation normalize with running_mean and running_var, not the batch's statistics"
+)
+assert running_mean.tolist() == [1.0, 0.0, -2.0] and running_var.tolist() == [4.0, 1.0, 0.25], (
+    "batch_norm_kernel must not change the running statistics (update_running_stats does)"
+)
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-batch-norm-kernel")
+c = int(rng.integers(2, 5))
+w_unseen, b_unseen = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+shapes = {"(N, C)": (int(rng.integers(3, 9)), c), "(N, C, L)": (int(rng.integers(2, 5)), c, int(rng.integers(2, 6))),
+          "(N, C, H, W)": (2, c, 3, int(rng.integers(2, 5)))}
+for label, shape in shapes.items():
+    x_unseen = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    saved = {}
+    observe(f"batch_norm_kernel(training=True) of {label}, float32",
+            batch_norm_kernel(x_unseen, w_unseen, b_unseen, running_mean=None, running_var=None, training=True, eps=1e-5,
+                              saved=saved), rtol=1e-4, atol=1e-4)
+    for key in ("mean", "var", "rstd"):
+        observe(f"batch_norm_kernel: saved['{key}'] of {label}", np.asarray(saved[key], dtype=np.float64), rtol=1e-4, atol=1e-5)
+running_mean, running_var = rng.standard_normal(c).astype(np.float32), (rng.random(c) + 0.5).astype(np.float32)
+observe("batch_norm_kernel(training=False) of (N, C, H, W), weight only",
+        batch_norm_kernel(x_unseen, w_unseen, None, running_mean=running_mean, running_var=running_var, training=False,
+                          eps=1e-5, saved={}), rtol=1e-4, atol=1e-4)
+observe("batch_norm_kernel(training=False): running_mean afterwards", running_mean)
+observe("batch_norm_kernel(training=False): running_var afterwards", running_var)
+
 
 # %% [markdown]
 # ### Your task: `update_running_stats`
@@ -575,7 +653,9 @@ def update_running_stats(running_mean: np.ndarray, running_var: np.ndarray, batc
     the variance with the unbiased batch variance ``batch_var * count / (count - 1)``.
 
     All arrays (C,); ``batch_var`` is biased (divided by ``count``). Returns None.
-    Hint: ``running_mean *= 1 - momentum`` then ``running_mean += momentum * batch_mean``.
+    Hint: two in-place steps per array: scale the running value by the share it keeps, then
+    add the batch value's share (``momentum``), for the variance the unbiased one.
+    If you are stuck: ``running_mean *= 1 - momentum``, then ``running_mean += momentum * batch_mean``.
     """
     ### BEGIN SOLUTION
     running_mean *= 1 - momentum
@@ -587,18 +667,38 @@ def update_running_stats(running_mean: np.ndarray, running_var: np.ndarray, batc
 
 # %% nbgrader={"grade": true, "grade_id": "test-update-running-stats", "locked": true, "points": 2, "solution": false, "schema_version": 3}
 running_mean, running_var = np.zeros(2, np.float32), np.ones(2, np.float32)
-mean_array, var_array = running_mean, running_var
 result = update_running_stats(running_mean, running_var, np.array([2.0, -4.0]), np.array([3.0, 0.5]), count=4, momentum=0.1)
-assert result is None and running_mean is mean_array and running_var is var_array, "update_running_stats: update the arrays in place and return None"
-assert np.allclose(running_mean, [0.2, -0.4]), f"update_running_stats: mean 0.9 * 0 + 0.1 * batch_mean expected [0.2, -0.4], got {running_mean}"
-assert np.allclose(running_var, [0.9 + 0.1 * 3.0 * 4 / 3, 0.9 + 0.1 * 0.5 * 4 / 3]), (
-    f"update_running_stats: var 0.9 * 1 + 0.1 * batch_var * count / (count - 1) expected [1.3, 0.9667], got {running_var}"
+assert result is None, f"update_running_stats: update the arrays in place and return None, got {result!r}"
+for name, array, start in (("running_mean", running_mean, [0.0, 0.0]), ("running_var", running_var, [1.0, 1.0])):
+    assert not np.array_equal(array, start), (
+        f"update_running_stats changed nothing in the {name} passed in: update it in place (*= and +=, or {name}[...] = ...); "
+        "it is the layer's buffer, and a new array bound to the name is lost when the function returns"
+    )
+assert np.allclose(running_mean, [0.2, -0.4]), (
+    "update_running_stats: momentum is the weight of the new batch value (PyTorch's convention, the opposite of "
+    f"optimizers'): running = (1 - momentum) * running + momentum * batch = 0.9 * 0 + 0.1 * [2, -4] = [0.2, -0.4], got {running_mean}"
 )
-assert running_mean.dtype == np.float32, "update_running_stats: the running arrays keep their dtype (float32)"
+assert np.allclose(running_var, [0.9 + 0.1 * 3.0 * 4 / 3, 0.9 + 0.1 * 0.5 * 4 / 3]), (
+    "update_running_stats: running_var averages the unbiased batch variance, batch_var * count / (count - 1), as PyTorch "
+    f"does (normalizing uses the biased one): 0.9 * 1 + 0.1 * [3, 0.5] * 4 / 3 = [1.3, 0.9667], got {running_var}"
+    + ("; you used the biased batch_var" if np.allclose(running_var, [1.2, 0.95]) else "")
+)
+assert running_mean.dtype == np.float32 and running_var.dtype == np.float32, "update_running_stats: the running arrays keep their dtype (float32)"
 update_running_stats(running_mean, running_var, np.array([2.0, -4.0]), np.array([3.0, 0.5]), count=2, momentum=1.0)
 assert np.allclose(running_mean, [2.0, -4.0]) and np.allclose(running_var, [6.0, 1.0]), (
     "update_running_stats: momentum=1 replaces the running values by the batch's (variance * 2 / (2 - 1) for count=2)"
 )
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-update-running-stats")
+c = int(rng.integers(2, 6))
+running_mean, running_var = rng.standard_normal(c).astype(np.float32), (rng.random(c) + 0.5).astype(np.float32)
+for step in range(2):
+    count, momentum = int(rng.integers(2, 20)), float(rng.uniform(0.05, 0.5))
+    result = update_running_stats(running_mean, running_var, rng.standard_normal(c), rng.random(c) + 0.1, count, momentum)
+    observe(f"update_running_stats returns None, step {step}", result is None)
+    observe(f"update_running_stats: the running_mean passed in, after step {step}", running_mean)
+    observe(f"update_running_stats: the running_var passed in, after step {step}", running_var)
 
 
 # %% [markdown]
@@ -711,7 +811,8 @@ assert np.allclose(grad_w, (g_val * x_hat_val).sum(0)) and np.allclose(grad_b, g
 running_mean, running_var = np.array([0.5, -1.0, 2.0]), np.array([2.0, 0.5, 1.5])
 eval_grads = batch_norm_backward(g_val, batch_norm_node(x_val, w_val, b_val, False, running_mean, running_var))
 assert np.allclose(eval_grads[0], g_val * w_val / np.sqrt(running_var + 1e-5)), (
-    "batch_norm_backward(training=False): with running statistics the map is affine: grad * weight * rstd"
+    "batch_norm_backward(training=False): in evaluation the running statistics are constants, so the map is affine: "
+    "grad_input = grad * weight * rstd (read node.attrs['training'])"
 )
 images, g_images = rng.standard_normal((2, 2, 3, 2)), rng.standard_normal((2, 2, 3, 2))
 images_node = batch_norm_node(images, None, None, training=True)
@@ -721,9 +822,10 @@ expected = group_jacobian_product(by_channel(images_saved["x_hat"]), images_save
 assert np.allclose(grad_images, from_channels(expected, images.shape)), (
     "batch_norm_backward: for (N, C, H, W) the means run over axes (0, 2, 3) (no weight: g = grad)"
 )
-### BEGIN HIDDEN TESTS
 frozen = batch_norm_backward(g_val, batch_norm_node(x_val, w_val, b_val, True, requires_grad=(True, False, False)))
-assert frozen[1] is None and frozen[2] is None and np.allclose(frozen[0], grad_x), "batch_norm_backward: a frozen weight and bias get None"
+assert frozen[1] is None and frozen[2] is None and np.allclose(frozen[0], grad_x), (
+    "batch_norm_backward: a weight and bias that do not require grad get None; the input's gradient is unchanged"
+)
 seq, g_seq = rng.standard_normal((3, 2, 4)), rng.standard_normal((3, 2, 4))
 seq_node = batch_norm_node(seq, w_val[:2], None, training=True)
 grad_seq, grad_w_seq = batch_norm_backward(g_seq, seq_node)
@@ -731,7 +833,30 @@ seq_saved = seq_node.attrs["saved"]
 seq_expected = group_jacobian_product(by_channel(seq_saved["x_hat"]), seq_saved["rstd"], by_channel(g_seq * w_val[:2, None]))
 assert np.allclose(grad_seq, from_channels(seq_expected, seq.shape)), "batch_norm_backward: for (N, C, L) the means run over axes (0, 2)"
 assert np.allclose(grad_w_seq, (g_seq * seq_saved["x_hat"]).sum(axis=(0, 2))), "batch_norm_backward: grad_weight sums over axes (0, 2) for (N, C, L)"
-### END HIDDEN TESTS
+
+# Graded: the same calls on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-batch-norm-backward")
+c = int(rng.integers(2, 5))
+w_unseen, b_unseen = rng.standard_normal(c), rng.standard_normal(c)
+shapes = {"(N, C)": (int(rng.integers(3, 8)), c), "(N, C, L)": (int(rng.integers(2, 5)), c, int(rng.integers(2, 5))),
+          "(N, C, H, W)": (2, c, 2, int(rng.integers(2, 4)))}
+for label, shape in shapes.items():
+    x_unseen, g_unseen = rng.standard_normal(shape), rng.standard_normal(shape)
+    grad_x, grad_w, grad_b = batch_norm_backward(g_unseen, batch_norm_node(x_unseen, w_unseen, b_unseen, training=True))
+    observe(f"batch_norm_backward(training=True) of {label}: grad_input", grad_x)
+    observe(f"batch_norm_backward(training=True) of {label}: grad_weight", grad_w)
+    observe(f"batch_norm_backward(training=True) of {label}: grad_bias", grad_b)
+(only_x,) = batch_norm_backward(g_unseen, batch_norm_node(x_unseen, None, None, training=True))
+observe("batch_norm_backward(training=True) of (N, C, H, W) without weight or bias: grad_input", only_x)
+running_mean, running_var = rng.standard_normal(c), rng.random(c) + 0.5
+grad_x, grad_w, grad_b = batch_norm_backward(g_unseen, batch_norm_node(x_unseen, w_unseen, b_unseen, False, running_mean, running_var))
+observe("batch_norm_backward(training=False) of (N, C, H, W): grad_input", grad_x)
+observe("batch_norm_backward(training=False) of (N, C, H, W): grad_weight", grad_w)
+observe("batch_norm_backward(training=False) of (N, C, H, W): grad_bias", grad_b)
+frozen = batch_norm_backward(g_unseen, batch_norm_node(x_unseen, w_unseen, b_unseen, True, requires_grad=(True, False, False)))
+observe("batch_norm_backward, frozen weight and bias: which gradients are None", [grad is None for grad in frozen])
+observe("batch_norm_backward, frozen weight and bias: grad_input", frozen[0])
+
 
 # %% [markdown]
 # ### The function and the layers
@@ -922,9 +1047,12 @@ print("gradcheck passed for batch_norm: training on (N, C), (N, C, L), (N, C, H,
 #
 # ### Your task: `dropout_mask`
 # Keep an element when a uniform draw in $[0, 1)$ is at least `p` (probability $1-p$).
-# Return an array of `shape` and `dtype` holding $1/(1-p)$ where kept and 0 elsewhere.
-# `p == 1` keeps nothing and must not divide by zero: all zeros. `p` is already checked to
-# be in $[0, 1]$.
+# Return an array of `shape` and `dtype` holding $1/(1-p)$ where kept and 0 elsewhere: the
+# survivors are scaled now, in training, so that evaluation needs no scaling at all (the
+# older form of dropout kept $1$ and scaled by $1-p$ at evaluation instead). Draw from the
+# `generator` passed in, and only from it: the same generator state gives the same mask,
+# and two calls on one generator give different masks. `p == 1` keeps nothing and must not
+# divide by zero: all zeros. `p` is already checked to be in $[0, 1]$.
 
 # %% nbgrader={"grade": false, "grade_id": "impl-dropout-mask", "locked": false, "solution": true, "schema_version": 3}
 #| export
@@ -933,7 +1061,9 @@ def dropout_mask(shape: tuple[int, ...], p: float, generator: np.random.Generato
     """An array of ``shape`` and ``dtype``: ``1 / (1 - p)`` where kept (probability 1 - p), else 0.
 
     Draws from ``generator`` (advancing it); ``p == 1`` gives all zeros without dividing by zero.
-    Hint: ``keep = generator.random(shape, dtype=np.float32) >= p``; then ``(keep * scale).astype(dtype)``.
+    Hint: one uniform draw per element from ``generator`` decides whether it is kept; the
+    mask is the kept flags times the scale, converted to ``dtype``.
+    If you are stuck: ``keep = generator.random(shape, dtype=np.float32) >= p``.
     """
     ### BEGIN SOLUTION
     keep = generator.random(shape, dtype=np.float32) >= p
@@ -945,16 +1075,17 @@ def dropout_mask(shape: tuple[int, ...], p: float, generator: np.random.Generato
 # %% nbgrader={"grade": true, "grade_id": "test-dropout-mask", "locked": true, "points": 2, "solution": false, "schema_version": 3}
 mask = dropout_mask((200, 50), 0.3, np.random.default_rng(0))
 assert mask.shape == (200, 50) and mask.dtype == np.float32, f"dropout_mask: expected a float32 (200, 50) array, got {mask.dtype} {mask.shape}"
+assert np.isclose(mask.max(), 1 / 0.7), (
+    f"dropout_mask(p=0.3): kept entries are 1 / (1 - p) = {1 / 0.7:.4f}, got {mask.max():.4f}"
+    + ("; scaling by 1 - p is the old dropout that scales at evaluation: inverted dropout scales the survivors in training, "
+       "so that evaluation is the identity" if np.isclose(mask.max(), 0.7) else "")
+)
 assert set(np.unique(mask).tolist()) <= {0.0, np.float32(1 / 0.7)}, "dropout_mask: every entry is 0 or 1 / (1 - p)"
 kept = (mask > 0).mean()
-assert abs(kept - 0.7) < 0.02, f"dropout_mask(p=0.3) should keep about 70% of the entries, kept {kept:.1%}"
-assert np.array_equal(mask, dropout_mask((200, 50), 0.3, np.random.default_rng(0))), "dropout_mask: the same seed must give the same mask"
-assert dropout_mask((3,), 0.5, np.random.default_rng(0), np.float64).dtype == np.float64, "dropout_mask: return the dtype asked for"
-assert np.all(dropout_mask((4, 4), 0.0, np.random.default_rng(1)) == 1), "dropout_mask(p=0) keeps everything, scale 1"
-with np.errstate(divide="raise", invalid="raise"):
-    none_kept = dropout_mask((4, 4), 1.0, np.random.default_rng(1))
-assert np.all(none_kept == 0), "dropout_mask(p=1) keeps nothing: all zeros"
-### BEGIN HIDDEN TESTS
+assert abs(kept - 0.7) < 0.02, f"dropout_mask(p=0.3) should keep about 70% of the entries (those whose draw is >= p), kept {kept:.1%}"
+assert np.array_equal(mask, dropout_mask((200, 50), 0.3, np.random.default_rng(0))), (
+    "dropout_mask: the same seed must give the same mask: draw from the generator passed in, and only from it"
+)
 shared = np.random.default_rng(7)
 first, second = dropout_mask((64,), 0.5, shared), dropout_mask((64,), 0.5, shared)
 assert not np.array_equal(first, second), "dropout_mask: draw from the generator passed in; two calls on one generator give different masks"
@@ -962,7 +1093,30 @@ replay = np.random.default_rng(7)
 assert np.array_equal(dropout_mask((64,), 0.5, replay), first) and np.array_equal(dropout_mask((64,), 0.5, replay), second), (
     "dropout_mask: the same generator state must give the same masks, call after call"
 )
-### END HIDDEN TESTS
+assert dropout_mask((3,), 0.5, np.random.default_rng(0), np.float64).dtype == np.float64, "dropout_mask: return the dtype asked for"
+assert np.all(dropout_mask((4, 4), 0.0, np.random.default_rng(1)) == 1), "dropout_mask(p=0) keeps everything, scale 1"
+with np.errstate(divide="raise", invalid="raise"):
+    outcome = error_name(lambda: dropout_mask((4, 4), 1.0, np.random.default_rng(1)))
+assert outcome == "nothing", f"dropout_mask(p=1) must not divide by zero (it raised {outcome}): it keeps nothing, all zeros"
+assert np.all(dropout_mask((4, 4), 1.0, np.random.default_rng(1)) == 0), "dropout_mask(p=1) keeps nothing: all zeros"
+
+# Graded: what every correct mask shares (which elements are kept depends on how the draws
+# are made), on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-dropout-mask")
+p = float(rng.uniform(0.1, 0.9))
+shape, seed = (int(rng.integers(150, 250)), int(rng.integers(150, 250))), int(rng.integers(2**31))
+mask = dropout_mask(shape, p, np.random.default_rng(seed))
+observe("dropout_mask(shape, p): its shape", mask.shape)
+observe("dropout_mask(shape, p): its distinct values, float32", np.unique(mask))
+observe("dropout_mask(shape, p): the fraction of entries kept", float(np.mean(mask != 0)), rtol=0, atol=0.02)
+observe("dropout_mask: the same seed gives the same mask", bool(np.array_equal(mask, dropout_mask(shape, p, np.random.default_rng(seed)))))
+shared = np.random.default_rng(seed + 1)
+observe("dropout_mask: two calls on one generator give different masks",
+        not np.array_equal(dropout_mask((256,), p, shared), dropout_mask((256,), p, shared)))
+observe("dropout_mask(shape, p, dtype=float64): its distinct values", np.unique(dropout_mask(shape, p, np.random.default_rng(seed), np.float64)))
+observe("dropout_mask(p=0)", dropout_mask((3, int(rng.integers(2, 6))), 0.0, np.random.default_rng(seed)))
+observe("dropout_mask(p=1)", dropout_mask((int(rng.integers(2, 6)), 3), 1.0, np.random.default_rng(seed)))
+
 
 # %% [markdown]
 # ### The op, the function and the layer
@@ -1078,7 +1232,9 @@ rng = np.random.default_rng(6)
 activation = Tensor(rng.standard_normal((16, 64, 128)), requires_grad=True)
 ln = LayerNorm(128)
 upstream = Tensor(rng.standard_normal((16, 64, 128)))
-assert np.allclose(ln(activation).numpy(), composed_layer_norm(activation, ln.weight, ln.bias).numpy(), atol=1e-5)
+assert np.allclose(ln(activation).numpy(), composed_layer_norm(activation, ln.weight, ln.bias).numpy(), atol=1e-5), (
+    "the fused and the composed LayerNorm give different outputs: the timing would compare different computations"
+)
 
 
 def fused_step() -> None:
@@ -1096,7 +1252,9 @@ def composed_step() -> None:
 fused_step()
 fused_grads = [activation.grad.numpy().copy(), ln.weight.grad.numpy().copy()]
 composed_step()
-assert np.allclose(fused_grads[0], activation.grad.numpy(), atol=1e-4) and np.allclose(fused_grads[1], ln.weight.grad.numpy(), atol=1e-3)
+assert np.allclose(fused_grads[0], activation.grad.numpy(), atol=1e-4) and np.allclose(fused_grads[1], ln.weight.grad.numpy(), atol=1e-3), (
+    "the fused and the composed LayerNorm give different gradients: the timing would compare different computations"
+)
 fused_times, composed_times = [], []
 for _ in range(5):  # alternate, so both see the same machine load
     fused_times.append(timeit.timeit(fused_step, number=3) / 3)

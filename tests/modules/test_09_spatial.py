@@ -17,6 +17,7 @@ and gradients with it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -161,6 +162,37 @@ def test_col2im_counts_the_windows_covering_each_pixel() -> None:
     expected = np.array([[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]])
     np.testing.assert_array_equal(counts[0, 0], expected)
     assert counts.dtype == np.float32
+
+
+def python_lines(fn: Callable[[], object]) -> int:
+    """Python lines run while ``fn()`` runs, in every function it calls (after one untraced warm-up call)."""
+    fn()
+    count = 0
+
+    def count_lines(frame: object, event: str, arg: object) -> Callable[..., object]:
+        nonlocal count
+        count += event == "line"
+        return count_lines
+
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: count_lines)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def test_im2col_and_col2im_run_no_python_loop_over_pixels() -> None:
+    """The notebook's rule: no Python loop over images, pixels or windows (col2im loops over
+    the kernel offsets only), so a larger input runs the same Python lines."""
+    kernel, stride, padding = (2, 3), (1, 2), (1, 0)
+    small, large = np.zeros((1, 2, 4, 5)), np.zeros((3, 2, 9, 12))
+    assert python_lines(lambda: im2col(small, kernel, stride, padding)) == python_lines(lambda: im2col(large, kernel, stride, padding))
+    small_cols, large_cols = im2col(small, kernel, stride, padding), im2col(large, kernel, stride, padding)
+    assert python_lines(lambda: col2im(small_cols, small.shape, kernel, stride, padding)) == python_lines(
+        lambda: col2im(large_cols, large.shape, kernel, stride, padding)
+    )
 
 
 def test_route_to_max_sends_each_gradient_to_the_first_maximum() -> None:

@@ -51,9 +51,12 @@ def im2col(x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int],
     ``x`` is first padded with ``fill`` by ``padding = (ph, pw)`` on each side. Column
     ``(n*OH + i)*OW + j`` is ``padded[n, :, i*sh:i*sh+kh, j*sw:j*sw+kw].ravel()`` (channel,
     then kernel row, then kernel column). No Python loop.
-    Hint: ``np.full`` of the padded shape, then assign ``x`` into the middle;
-    ``np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]``
-    is (N, C, OH, OW, kh, kw); then ``.transpose(1, 4, 5, 0, 2, 3)`` and ``.reshape``.
+    Hint: pad with ``np.full`` of the padded shape and assign ``x`` into its middle.
+    ``np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))`` is every window
+    at stride 1; slicing its two position axes by the stride leaves (N, C, OH, OW, kh, kw).
+    One ``transpose`` brings the axes into the order (C, kh, kw, N, OH, OW); one ``reshape``
+    makes that two-dimensional.
+    If you are stuck: the axis order is ``.transpose(1, 4, 5, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -73,7 +76,9 @@ def conv2d_from_columns(cols: np.ndarray, weight: np.ndarray, bias: np.ndarray |
     ``weight`` (O, C, kh, kw), ``bias`` (O,) or None, ``out_size = (N, OH, OW)``. The flattened
     filters times every column, plus the bias: ``W @ cols + b[:, None]`` with
     ``W = weight.reshape(O, -1)``, then the batch axis moved first. Keeps the dtype.
-    Hint: ``.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)``.
+    Hint: the product is (O, N*OH*OW) and its columns run over (image, output row, output
+    column), so it reshapes to (O, N, OH, OW); then swap its first two axes.
+    If you are stuck: ``.reshape(O, N, OH, OW).transpose(1, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
     out_channels = weight.shape[0]
@@ -93,7 +98,9 @@ def conv2d_backward_columns(grad: np.ndarray, cols: np.ndarray | None, weight: n
     ``grad_cols = W.T @ G`` (C*kh*kw, N*OH*OW), or None if ``input_grad`` is False;
     ``grad_weight = G @ cols.T`` reshaped to ``weight.shape``, or None if ``cols`` is None;
     ``grad_bias`` = ``G`` summed over its columns, (O,). ``W = weight.reshape(O, -1)``.
-    Hint: ``grad.transpose(1, 0, 2, 3).reshape(O, -1)`` gives ``G``.
+    Hint: ``G`` is ``grad`` with the filter axis moved first, (O, N, OH, OW), flattened to
+    (O, N*OH*OW), so that its columns run over (image, output row, output column) like those of cols.
+    If you are stuck: ``grad.transpose(1, 0, 2, 3).reshape(O, -1)`` gives ``G``.
     """
     ### BEGIN SOLUTION
     out_channels = weight.shape[0]
@@ -111,9 +118,11 @@ def col2im(cols: np.ndarray, input_shape: tuple[int, int, int, int], kernel_size
     A pixel covered by several windows gets the sum of their values; what lands in the
     padding is dropped. The result has ``cols``' dtype. Loop over the kh*kw kernel offsets,
     never over pixels.
-    Hint: ``cols.reshape(C, kh, kw, N, OH, OW)``; zeros of the padded shape (N, C, H+2ph, W+2pw);
-    a strided ``+=`` of ``patches[:, a, d].transpose(1, 0, 2, 3)`` per offset (see above); slice
-    the padding off. ``conv_output_size`` gives OH and OW.
+    Hint: view ``cols`` as (C, kh, kw, N, OH, OW) and start from zeros of the padded shape
+    (N, C, H+2ph, W+2pw); for each offset (a, d), the (C, N, OH, OW) slab of that offset, with
+    its first two axes swapped, is added onto a strided slice of the padded array (see above);
+    then cut the padding off. ``conv_output_size`` gives OH and OW.
+    If you are stuck: the slab is ``patches[:, a, d].transpose(1, 0, 2, 3)``.
     """
     ### BEGIN SOLUTION
     n, c, h, w = input_shape
@@ -159,8 +168,10 @@ def route_to_max(windows: np.ndarray, grad: np.ndarray) -> np.ndarray:
     the gradient of each window's maximum. Entry ``[c, k, m]`` of the result is ``grad[c, m]``
     if ``k`` is the position of the largest value of ``windows[c, :, m]``, else 0. Ties: only
     the first (lowest ``k``) of the tied maxima gets the gradient. No Python loop.
-    Hint: ``np.argmax(..., axis=1)`` picks the first maximum; compare it with
-    ``np.arange(K)[:, None]`` (broadcasting) for a one-hot mask, then multiply by ``grad[:, None, :]``.
+    Hint: an argmax along the K axis gives each window's first maximum, (C, M); comparing it
+    with every position 0..K-1, by broadcasting, gives a one-hot (C, K, M) mask; multiply the
+    mask by the gradient, broadcast along K.
+    If you are stuck: ``np.argmax(windows, axis=1)``, ``np.arange(K)[:, None]`` and ``grad[:, None, :]``.
     """
     ### BEGIN SOLUTION
     first = np.argmax(windows, axis=1)

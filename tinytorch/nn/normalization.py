@@ -30,8 +30,10 @@ def layer_norm_kernel(
     Returns an array of ``input``'s shape and dtype. Fills ``saved["x_hat"]`` (R, D) and
     ``saved["rstd"]`` (R, 1), where D = prod(normalized_shape) and R = input.size // D.
     ``weight``/``bias`` have shape ``normalized_shape`` or are None.
-    Hint: ``rows = input.reshape(-1, D)``; ``mean(axis=1, keepdims=True)`` twice (the mean,
-    then the variance of the centered rows); ``1 / np.sqrt(var + eps)``.
+    Hint: view the input as R rows of D numbers; take each row's mean, then the mean of the
+    squared centered values (both keeping the reduced axis, so (R, 1) broadcasts against
+    (R, D)); rstd is one over the square root of var + eps.
+    If you are stuck: ``rows = input.reshape(-1, D)`` and ``rows.mean(axis=1, keepdims=True)``.
     """
     ### BEGIN SOLUTION
     rows = input.reshape(-1, math.prod(normalized_shape))
@@ -170,8 +172,9 @@ def batch_norm_kernel(
     Batch mean and biased variance over ``channel_axes(input.ndim)`` when ``training``, else
     ``running_mean``/``running_var``. Fills ``saved`` with mean, var, rstd (each (C,)) and
     x_hat (input's shape). Returns input's shape and dtype.
-    Hint: ``input.mean(axis=axes)``, ``input.var(axis=axes)``; reshape (C,) vectors with
-    ``.reshape(channel_view(input.ndim))`` before combining them with ``input``.
+    Hint: ``input.mean(axis=axes)`` and ``input.var(axis=axes)`` (biased: NumPy divides by m
+    by default) give (C,) vectors; reshape them with ``.reshape(channel_view(input.ndim))``
+    before combining them with ``input``.
     """
     ### BEGIN SOLUTION
     axes, view = channel_axes(input.ndim), channel_view(input.ndim)
@@ -197,7 +200,9 @@ def update_running_stats(running_mean: np.ndarray, running_var: np.ndarray, batc
     the variance with the unbiased batch variance ``batch_var * count / (count - 1)``.
 
     All arrays (C,); ``batch_var`` is biased (divided by ``count``). Returns None.
-    Hint: ``running_mean *= 1 - momentum`` then ``running_mean += momentum * batch_mean``.
+    Hint: two in-place steps per array: scale the running value by the share it keeps, then
+    add the batch value's share (``momentum``), for the variance the unbiased one.
+    If you are stuck: ``running_mean *= 1 - momentum``, then ``running_mean += momentum * batch_mean``.
     """
     ### BEGIN SOLUTION
     running_mean *= 1 - momentum
@@ -363,7 +368,9 @@ def dropout_mask(shape: tuple[int, ...], p: float, generator: np.random.Generato
     """An array of ``shape`` and ``dtype``: ``1 / (1 - p)`` where kept (probability 1 - p), else 0.
 
     Draws from ``generator`` (advancing it); ``p == 1`` gives all zeros without dividing by zero.
-    Hint: ``keep = generator.random(shape, dtype=np.float32) >= p``; then ``(keep * scale).astype(dtype)``.
+    Hint: one uniform draw per element from ``generator`` decides whether it is kept; the
+    mask is the kept flags times the scale, converted to ``dtype``.
+    If you are stuck: ``keep = generator.random(shape, dtype=np.float32) >= p``.
     """
     ### BEGIN SOLUTION
     keep = generator.random(shape, dtype=np.float32) >= p
