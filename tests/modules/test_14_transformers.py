@@ -471,7 +471,7 @@ def test_pretrained_round_trip_with_a_tokenizer(tmp_path) -> None:
 
 
 def test_load_pretrained_names_the_folder_and_the_fix(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="make gpt") as info:
+    with pytest.raises(FileNotFoundError, match="examples/train_gpt.py") as info:
         load_pretrained(tmp_path / "empty")
     assert "empty" in str(info.value) and "model.npz" in str(info.value)
 

@@ -245,8 +245,11 @@ def sample_next_token(logits: np.ndarray, temperature: float, top_k: int | None,
     ``softmax(logits / temperature)`` over the ``top_k`` largest logits of the row (all of
     them when ``top_k`` is None or >= V; values equal to the k-th largest are kept), with
     ``rng.random(B)`` and the inverse CDF. Must not overflow for logits like 1e4.
-    Hint: the k-th largest of each row is ``np.sort(z, axis=-1)[:, -k]``; ``np.where(z < kth[:, None], -np.inf, z)``;
-    then ``exp(z - max)``, ``np.cumsum(..., axis=-1)``, and count ``cdf <= r * cdf[:, -1:]`` per row.
+    Hint: divide by the temperature first; find each row's k-th largest value (sort along the last
+    axis) and set the logits below it to ``-inf``; then the stable exponentials, their cumulative
+    sums ``(B, V)``, and per row the count of cumulative sums ``<=`` its scaled uniform number.
+    If you are stuck: ``kth = np.sort(z, axis=-1)[:, -k]``, ``np.where(z < kth[:, None], -np.inf, z)``,
+    ``cdf = np.cumsum(np.exp(z - z.max(axis=-1, keepdims=True)), axis=-1)``, and count ``cdf <= r * cdf[:, -1:]``.
     """
     ### BEGIN SOLUTION
     if temperature == 0:
@@ -269,8 +272,10 @@ def generate_tokens(model: Module, idx: np.ndarray, max_new_tokens: int,
     Each new token is ``sample(logits[:, -1])`` for the model's logits ``(B, T', V)`` as a NumPy
     array. Without ``cache``: call ``model(tokens)`` on the whole sequence at every step. With
     ``cache``: ``model(idx, cache=cache)`` once, then ``model(new[:, None], cache=cache)`` for
-    each token but the last. ``max_new_tokens == 0`` returns a copy of ``idx``.
-    Hint: ``np.concatenate([tokens, new[:, None]], axis=1)``.
+    each token but the last. Never writes into ``idx``. ``max_new_tokens == 0`` returns a copy of
+    ``idx`` without calling the model, with a cache too (the prompt is not run; the cache stays empty).
+    Hint: keep the sequence so far as a new int64 array and append each new column ``(B, 1)`` to it.
+    If you are stuck: ``tokens = np.concatenate([tokens, new[:, None]], axis=1)``.
     """
     ### BEGIN SOLUTION
     tokens = np.array(idx, dtype=np.int64)
@@ -290,7 +295,7 @@ def generate_tokens(model: Module, idx: np.ndarray, max_new_tokens: int,
     return tokens
     ### END SOLUTION
 
-# %% ../../modules/14_transformers/transformers.py #13c28269
+# %% ../../modules/14_transformers/transformers.py #11b6027b
 WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE = "model.npz", "config.json", "tokenizer.json"
 REFERENCE_GPT_FOLDER = "gpt"  # under the data folder: data/gpt/
 
@@ -333,8 +338,8 @@ def load_pretrained(folder: str | os.PathLike[str] | None = None) -> tuple[GPT, 
     missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_FILE) if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{folder} lacks {', '.join(missing)}: train the reference GPT with `make gpt` "
-            "(python examples/train_gpt.py), or pass the folder save_pretrained wrote"
+            f"{folder} lacks {', '.join(missing)}: train the reference GPT with `python examples/train_gpt.py`, "
+            "or pass the folder save_pretrained wrote"
         )
     config = GPTConfig(**json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")))
     model = GPT(config)

@@ -24,7 +24,9 @@ def causal_mask(query_len: int, key_len: int, offset: int = 0) -> np.ndarray:
 
     ``offset=0`` is PyTorch's ``is_causal`` (the lower triangle, aligned top left);
     ``offset`` is the number of cached keys that come before the first query.
-    Hint: compare ``np.arange(key_len)[None, :]`` with ``np.arange(query_len)[:, None] + offset``.
+    Hint: build the query positions as a column ``(query_len, 1)`` (shifted by ``offset``) and the
+    key positions as a row ``(1, key_len)``; one comparison broadcasts them to the whole mask.
+    If you are stuck: ``np.arange(key_len)[None, :] <= np.arange(query_len)[:, None] + offset``.
     """
     ### BEGIN SOLUTION
     return np.arange(key_len)[None, :] <= np.arange(query_len)[:, None] + offset
@@ -35,7 +37,8 @@ def masked_softmax(scores: np.ndarray, allowed: np.ndarray | None = None) -> np.
     """Softmax along the last axis of ``scores`` (..., L, S), zero where ``allowed`` is False.
 
     ``allowed``: a bool array broadcastable to ``scores``, or None (all allowed). ``-inf``
-    scores get weight 0 too. A row with nothing allowed is all zeros. Keeps the dtype.
+    scores get weight 0 too. A row with nothing allowed is all zeros, never NaN, and no step
+    overflows or warns. Keeps the dtype; never writes into ``scores``.
     Hint: the four steps above; ``np.isfinite`` finds the rows whose maximum is ``-inf``.
     """
     ### BEGIN SOLUTION
@@ -62,9 +65,11 @@ def attention_kernel(
     """``P @ value`` with ``P = masked_softmax(query @ key^T * scale (+ float mask), allowed)``: ``(..., L, Ev)``.
 
     ``allowed`` is the bool ``attn_mask`` and/or ``causal_mask(L, S, offset)`` if ``is_causal``
-    (both: AND; neither: None). Stores ``P`` in ``saved["probs"]`` when ``saved`` is a dict;
-    multiplies ``P`` by ``dropout_mask`` (if given) before the sum.
+    (both: AND; neither: None). Stores ``P`` (before dropout) in ``saved["probs"]`` when ``saved``
+    is a dict; multiplies ``P`` by ``dropout_mask`` (if given) before the sum. Uses ``scale`` as
+    given (never recomputes ``1/sqrt(E)``).
     Hint: ``L, S = query.shape[-2], key.shape[-2]``; ``attn_mask.dtype == np.bool_`` tells the kinds apart.
+    If you are stuck: the transposed keys are ``np.swapaxes(key, -1, -2)``.
     """
     ### BEGIN SOLUTION
     scores = query @ np.swapaxes(key, -1, -2)
@@ -233,9 +238,13 @@ class ConcatKVCache:
     def update(self, layer_idx: int, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Append ``key``, ``value`` (B, H, T_new, D) to layer ``layer_idx``; return all so far as Tensors.
 
-        RuntimeError if grad mode is on and ``key`` or ``value`` requires grad; ShapeError for
-        inputs that are not 4-D with equal (B, H, T_new), or that do not match the layer's cache.
-        Hint: ``np.concatenate([old, new], axis=2)``; ``Tensor._wrap(array)`` makes a Tensor without a copy.
+        RuntimeError (mentioning ``no_grad``) if grad mode is on and ``key`` or ``value`` requires
+        grad; ShapeError for inputs that are not 4-D with equal (B, H, T_new), or that do not match
+        the layer's cache in B, H or D (the message names the cached keys' shape and the new key's shape).
+        Hint: the sequence axis of (B, H, T, D) is axis 2: join the old and the new arrays along it
+        and keep the result in ``self.keys`` / ``self.values``; ``Tensor._wrap(array)`` makes a Tensor
+        without a copy.
+        If you are stuck: ``np.concatenate([old_keys, key.data], axis=2)``.
         """
         ### BEGIN SOLUTION
         if is_grad_enabled() and (key.requires_grad or value.requires_grad):
