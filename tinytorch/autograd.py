@@ -122,6 +122,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` (of a broadcast result's shape) down to ``shape``.
 
     ``unbroadcast(np.ones((32, 10)), (10,))`` is an array of shape ``(10,)`` full of 32.
+    The result keeps ``grad``'s dtype.
     Hint: collect the axes to sum (the extra leading ones, and those where ``shape`` has a 1),
     sum them all at once with ``keepdims=True``, then ``reshape(shape)``.
     """
@@ -170,7 +171,7 @@ def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.nd
     """d(a/b)/da = 1/b, d(a/b)/db = -a/b**2: returns ``(grad / b, -grad * a / b**2)``.
 
     None in place of the gradient of an input that does not require grad.
-    Hint: ``node.out`` is ``a / b`` already, so the second is ``-grad * out / b``.
+    Hint: ``node.out`` is ``a / b`` already, which saves computing ``a / b**2`` from scratch.
     """
     ### BEGIN SOLUTION
     a, b = node.inputs
@@ -243,7 +244,7 @@ def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np
     return grad_a, grad_b
     ### END SOLUTION
 
-# %% ../modules/02_autograd/autograd.py #5ed97be1
+# %% ../modules/02_autograd/autograd.py #bea70bfc
 def restore_reduced_axes(array: np.ndarray, node: Node) -> np.ndarray:
     """``array``, shaped like the output of the reduction ``node``, with its reduced axes
     put back as size 1: the shape ``keepdims=True`` gives, which broadcasts against the input."""
@@ -261,7 +262,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def spread_to(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``np.broadcast_to(array, shape)`` as a new writable array: an allocation and one
-    broadcasting copy, with less Python per call than ``np.broadcast_to`` (benchmarks/)."""
+    broadcasting copy, with less Python per call than ``np.broadcast_to``."""
     spread = np.empty(shape, dtype=array.dtype)
     spread[...] = array
     return spread
@@ -271,7 +272,10 @@ def spread_to(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     """d(sum x)/dx_i = 1 for every summed x_i: the output gradient, spread over the summed axes.
 
-    Hint: ``spread_to(restore_reduced_axes(grad, node), x.shape)``.
+    Returns an array of the input's shape ``node.inputs[0].shape``.
+    Hint: ``grad`` has the output's shape; put the reduced axes back as size 1 (the shape
+    ``keepdims=True`` gives), then broadcast it to the input's shape.
+    If you are stuck: ``spread_to(restore_reduced_axes(grad, node), x.shape)``.
     """
     ### BEGIN SOLUTION
     return (spread_to(restore_reduced_axes(grad, node), node.inputs[0].shape),)

@@ -197,6 +197,9 @@ set_graph_recorder(record)
 # 1. sum over the leading dimensions the input did not have;
 # 2. sum (keeping the dimension) over every dimension where the input had size 1.
 #
+# Shapes line up on the right, as in broadcasting: axis `i` of `shape` is axis
+# `i + (grad.ndim - len(shape))` of `grad`.
+#
 # ```
 #   grad (32, 10) ──sum axis 0──► (10,)            grad (8, 7, 6, 5), shape (7, 1, 5)
 #                                                   ──sum axis 0──► (7, 6, 5) ──sum axis 1, keep──► (7, 1, 5)
@@ -215,6 +218,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` (of a broadcast result's shape) down to ``shape``.
 
     ``unbroadcast(np.ones((32, 10)), (10,))`` is an array of shape ``(10,)`` full of 32.
+    The result keeps ``grad``'s dtype.
     Hint: collect the axes to sum (the extra leading ones, and those where ``shape`` has a 1),
     sum them all at once with ``keepdims=True``, then ``reshape(shape)``.
     """
@@ -226,15 +230,39 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-unbroadcast", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+from tinytorch.tensor import observe, unseen_rng
+
 result = unbroadcast(np.ones((32, 10), dtype=np.float32), (10,))
 assert result.shape == (10,), f"unbroadcast to (10,) should give shape (10,), got {result.shape}"
 assert np.all(result == 32), "unbroadcast: each element of a bias used by 32 rows gets the sum of 32 gradients"
+assert result.dtype == np.float32, f"unbroadcast should keep the gradient's dtype (float32), got {result.dtype}"
+grad = np.arange(4 * 3 * 3, dtype=np.float64).reshape(4, 3, 3)
+expected = grad.sum(axis=0).sum(axis=1, keepdims=True)
+assert np.allclose(unbroadcast(grad, (3, 1)), expected), (
+    "unbroadcast(grad (4, 3, 3), (3, 1)) is wrong: shapes align on the right, so the 1 of shape (3, 1) is the "
+    "last axis of grad; sum the leading axis 0 and axis 2 (keeping it)"
+)
 grad = np.arange(8 * 7 * 6 * 5, dtype=np.float64).reshape(8, 7, 6, 5)
 expected = grad.sum(axis=0).sum(axis=1, keepdims=True)
 assert np.allclose(unbroadcast(grad, (7, 1, 5)), expected), "unbroadcast(grad (8, 7, 6, 5), (7, 1, 5)) is wrong"
 assert unbroadcast(np.ones((2, 3)), ()).shape == (), "unbroadcast to a scalar shape () sums everything"
 same = np.ones((2, 3))
 assert np.array_equal(unbroadcast(same, (2, 3)), same), "unbroadcast to the same shape changes nothing"
+
+# Graded: the same sums on gradients and shapes drawn for each graded run.
+rng = unseen_rng("test-unbroadcast")
+n1, n2, n3, n4 = (int(n) for n in rng.integers(2, 6, size=4))
+for label, grad_shape, shape in (
+    ("a bias: grad (n1, n2) to (n2,)", (n1, n2), (n2,)),
+    ("grad (n1, n2, n3) to (n2, 1)", (n1, n2, n3), (n2, 1)),
+    ("grad (n1, n2, n3, n4) to (n2, 1, n4)", (n1, n2, n3, n4), (n2, 1, n4)),
+    ("grad (n1, n2) to (1, n2)", (n1, n2), (1, n2)),
+    ("grad (n1, n2) to ()", (n1, n2), ()),
+    ("grad (n1, n2) to its own shape", (n1, n2), (n1, n2)),
+):
+    observe(f"unbroadcast, {label}", unbroadcast(rng.standard_normal(grad_shape), shape))
+observe("unbroadcast, float32 grad (n1, n2, n3) to (1, n3)",
+        unbroadcast(rng.standard_normal((n1, n2, n3)).astype(np.float32), (1, n3)), rtol=1e-4, atol=1e-5)
 
 
 # %% [markdown]
@@ -283,7 +311,10 @@ def neg_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # Each formula you write is tested right below it, on its own: `make_node(op, *inputs,
 # **attrs)` builds the `Node` that recording `op` on those inputs would create (float64
 # inputs that require grad unless `requires_grad=` says otherwise, and the output from the
-# op's Module 01 kernel), so a test calls one formula without the engine.
+# op's Module 01 kernel), so a test calls one formula without the engine. As in Module 01,
+# each test first checks fixed inputs with messages that name the fault, then calls your
+# function again on inputs drawn from `unseen_rng(...)` and hands the results to `observe`:
+# that second part decides the grade.
 
 # %% nbgrader={"grade": false, "grade_id": "given-make-node", "locked": true, "solution": false, "schema_version": 3}
 from tinytorch.tensor import KERNELS, expect_error
@@ -325,6 +356,22 @@ assert np.allclose(grad_b, g_val * a_val), "mul_backward: d(a*b)/db = a, so the 
 grad_a, grad_b = mul_backward(g_val, make_node("mul", a_val, b_val > 0, requires_grad=(True, False)))
 assert grad_b is None, "mul_backward: return None for an input that does not require grad (here a mask b)"
 assert np.allclose(grad_a, g_val * (b_val > 0)), "mul_backward: the gradient of a is grad * b, also when b needs none"
+grad_a, grad_b = mul_backward(g_val, make_node("mul", a_val, b_val, requires_grad=(False, True)))
+assert grad_a is None, "mul_backward: return None for an input that does not require grad (here a)"
+
+# Graded: the formula on inputs and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-mul-backward")
+shape = tuple(int(n) for n in rng.integers(2, 5, size=2))
+a_val, b_val, g_val = rng.standard_normal(shape), rng.standard_normal(shape), rng.standard_normal(shape)
+grad_a, grad_b = mul_backward(g_val, make_node("mul", a_val, b_val))
+observe("mul_backward: gradient of a", grad_a)
+observe("mul_backward: gradient of b", grad_b)
+grad_a, grad_b = mul_backward(g_val, make_node("mul", a_val, b_val, requires_grad=(True, False)))
+observe("mul_backward, b needs no grad: gradient of b is None", grad_b is None)
+observe("mul_backward, b needs no grad: gradient of a", grad_a)
+grad_a, grad_b = mul_backward(g_val, make_node("mul", a_val, b_val, requires_grad=(False, True)))
+observe("mul_backward, a needs no grad: gradient of a is None", grad_a is None)
+observe("mul_backward, a needs no grad: gradient of b", grad_b)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-div-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -334,7 +381,7 @@ def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.nd
     """d(a/b)/da = 1/b, d(a/b)/db = -a/b**2: returns ``(grad / b, -grad * a / b**2)``.
 
     None in place of the gradient of an input that does not require grad.
-    Hint: ``node.out`` is ``a / b`` already, so the second is ``-grad * out / b``.
+    Hint: ``node.out`` is ``a / b`` already, which saves computing ``a / b**2`` from scratch.
     """
     ### BEGIN SOLUTION
     a, b = node.inputs
@@ -347,10 +394,28 @@ def div_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np.nd
 # %% nbgrader={"grade": true, "grade_id": "test-div-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 a_val, b_val, g_val = np.array([1.0, -2.0, 3.0]), np.array([4.0, 5.0, -0.5]), np.array([1.0, 2.0, 3.0])
 grad_a, grad_b = div_backward(g_val, make_node("div", a_val, b_val))
-assert np.allclose(grad_a, g_val / b_val), "div_backward: d(a/b)/da = 1/b"
-assert np.allclose(grad_b, -g_val * a_val / b_val**2), "div_backward: d(a/b)/db = -a/b^2"
+assert np.allclose(grad_a, g_val / b_val), "div_backward: d(a/b)/da = 1/b, so the gradient of a is grad / b"
+assert np.allclose(grad_b, -g_val * a_val / b_val**2), "div_backward: d(a/b)/db = -a/b^2 (mind the minus sign), times grad"
 grad_a, grad_b = div_backward(g_val, make_node("div", a_val, b_val, requires_grad=(False, True)))
 assert grad_a is None, "div_backward: return None for an input that does not require grad (here a)"
+assert np.allclose(grad_b, -g_val * a_val / b_val**2), "div_backward: the gradient of b is -grad * a / b^2, also when a needs none"
+grad_a, grad_b = div_backward(g_val, make_node("div", a_val, b_val, requires_grad=(True, False)))
+assert grad_b is None, "div_backward: return None for an input that does not require grad (here b)"
+
+# Graded: the formula on inputs and incoming gradients drawn for each graded run (b kept away from 0).
+rng = unseen_rng("test-div-backward")
+shape = tuple(int(n) for n in rng.integers(2, 5, size=2))
+a_val, g_val = rng.standard_normal(shape), rng.standard_normal(shape)
+b_val = rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+grad_a, grad_b = div_backward(g_val, make_node("div", a_val, b_val))
+observe("div_backward: gradient of a", grad_a)
+observe("div_backward: gradient of b", grad_b)
+grad_a, grad_b = div_backward(g_val, make_node("div", a_val, b_val, requires_grad=(False, True)))
+observe("div_backward, a needs no grad: gradient of a is None", grad_a is None)
+observe("div_backward, a needs no grad: gradient of b", grad_b)
+grad_a, grad_b = div_backward(g_val, make_node("div", a_val, b_val, requires_grad=(True, False)))
+observe("div_backward, b needs no grad: gradient of b is None", grad_b is None)
+observe("div_backward, b needs no grad: gradient of a", grad_a)
 
 
 # %% [markdown]
@@ -383,8 +448,10 @@ def pow_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-pow-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
 x_val, g_val = np.array([0.5, 1.0, 2.0]), np.array([1.0, -1.0, 0.5])
+(grad,) = pow_backward(np.ones(3), make_node("pow", x_val, exponent=3.0))
+assert np.allclose(grad, 3 * x_val**2), f"pow_backward: d(x^3)/dx = 3x^2 (the exponent drops by one), got {grad} at x = {x_val}"
 (grad,) = pow_backward(g_val, make_node("pow", x_val, exponent=3.0))
-assert np.allclose(grad, g_val * 3 * x_val**2), "pow_backward: d(x^3)/dx = 3x^2"
+assert np.allclose(grad, g_val * 3 * x_val**2), "pow_backward: multiply the derivative by the incoming grad (chain rule)"
 (grad,) = pow_backward(g_val, make_node("pow", x_val, exponent=-0.5))
 assert np.allclose(grad, g_val * -0.5 * x_val**-1.5), "pow_backward: d(x^-0.5)/dx = -0.5 x^-1.5"
 at_zero = np.array([0.0, -1.5, 2.0])
@@ -392,6 +459,21 @@ with np.errstate(divide="ignore", invalid="ignore"):
     print("the formula p * a**(p-1) for p = 0 at a = 0, -1.5, 2:", 0.0 * np.power(at_zero, -1.0))
 (grad,) = pow_backward(np.ones(3), make_node("pow", at_zero, exponent=0.0))
 assert np.array_equal(grad, np.zeros(3)), f"pow_backward: x ** 0 is constant, its gradient is 0 everywhere (also at x = 0), got {grad}"
+
+# Graded: the formula on inputs, exponents and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-pow-backward")
+x_val, g_val = rng.standard_normal(5), rng.standard_normal(5)
+positive = rng.uniform(0.5, 2.0, 5)
+for label, base, exponent in (
+    ("an integer exponent 2 or 3", x_val, float(rng.integers(2, 4))),
+    ("exponent 1", x_val, 1.0),
+    ("a fractional exponent, x > 0", positive, float(rng.uniform(-2.0, 3.0))),
+):
+    (grad,) = pow_backward(g_val, make_node("pow", base, exponent=exponent))
+    observe(f"pow_backward, {label}", grad)
+with_zeros = np.where(rng.random(5) < 0.5, 0.0, x_val)
+(grad,) = pow_backward(g_val, make_node("pow", with_zeros, exponent=0.0))
+observe("pow_backward, exponent 0, some x = 0", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-exp-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -406,8 +488,16 @@ def exp_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-exp-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val, g_val = np.array([-1.0, 0.5, 2.0]), np.array([1.0, -1.0, 0.5])
+(grad,) = exp_backward(np.ones(3), make_node("exp", x_val))
+assert np.allclose(grad, np.exp(x_val)), "exp_backward: d(e^x)/dx = e^x (the output node.out)"
 (grad,) = exp_backward(g_val, make_node("exp", x_val))
-assert np.allclose(grad, g_val * np.exp(x_val)), "exp_backward: d(e^x)/dx = e^x"
+assert np.allclose(grad, g_val * np.exp(x_val)), "exp_backward: multiply the derivative e^x by the incoming grad (chain rule)"
+
+# Graded: the formula on inputs and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-exp-backward")
+shape = tuple(int(n) for n in rng.integers(2, 5, size=2))
+(grad,) = exp_backward(rng.standard_normal(shape), make_node("exp", rng.standard_normal(shape)))
+observe("exp_backward(grad, node of exp(x))", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-log-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -422,8 +512,16 @@ def log_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-log-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val, g_val = np.array([0.5, 1.0, 2.0]), np.array([1.0, -1.0, 0.5])
+(grad,) = log_backward(np.ones(3), make_node("log", x_val))
+assert np.allclose(grad, 1 / x_val), "log_backward: d(ln x)/dx = 1/x (divide by the input x, not by the output ln x)"
 (grad,) = log_backward(g_val, make_node("log", x_val))
-assert np.allclose(grad, g_val / x_val), "log_backward: d(ln x)/dx = 1/x"
+assert np.allclose(grad, g_val / x_val), "log_backward: multiply the derivative 1/x by the incoming grad (chain rule)"
+
+# Graded: the formula on inputs (x > 0) and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-log-backward")
+shape = tuple(int(n) for n in rng.integers(2, 5, size=2))
+(grad,) = log_backward(rng.standard_normal(shape), make_node("log", rng.uniform(0.2, 3.0, shape)))
+observe("log_backward(grad, node of log(x))", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-sqrt-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -438,8 +536,16 @@ def sqrt_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-sqrt-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val, g_val = np.array([0.5, 1.0, 4.0]), np.array([1.0, -1.0, 0.5])
+(grad,) = sqrt_backward(np.ones(3), make_node("sqrt", x_val))
+assert np.allclose(grad, 1 / (2 * np.sqrt(x_val))), "sqrt_backward: d(sqrt x)/dx = 1/(2 sqrt x) (mind the factor 2)"
 (grad,) = sqrt_backward(g_val, make_node("sqrt", x_val))
-assert np.allclose(grad, g_val / (2 * np.sqrt(x_val))), "sqrt_backward: d(sqrt x)/dx = 1/(2 sqrt x)"
+assert np.allclose(grad, g_val / (2 * np.sqrt(x_val))), "sqrt_backward: multiply the derivative by the incoming grad (chain rule)"
+
+# Graded: the formula on inputs (x > 0) and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-sqrt-backward")
+shape = tuple(int(n) for n in rng.integers(2, 5, size=2))
+(grad,) = sqrt_backward(rng.standard_normal(shape), make_node("sqrt", rng.uniform(0.2, 3.0, shape)))
+observe("sqrt_backward(grad, node of sqrt(x))", grad)
 
 
 # %% [markdown]
@@ -493,25 +599,77 @@ def matmul_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, np
 rng = np.random.default_rng(0)
 a_val, b_val, g_val = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal((3, 2))
 grad_a, grad_b = matmul_backward(g_val, make_node("matmul", a_val, b_val))
-assert grad_a.shape == (3, 4) and grad_b.shape == (4, 2), "matmul_backward: gradients must have the shapes of a and b"
+assert grad_a.shape == (3, 4) and grad_b.shape == (4, 2), (
+    f"matmul_backward: gradients must have the shapes of a and b, (3, 4) and (4, 2), got {grad_a.shape} and {grad_b.shape}"
+)
 assert np.allclose(grad_a, g_val @ b_val.T), "matmul_backward: grad_a should be grad @ b.T"
 assert np.allclose(grad_b, a_val.T @ g_val), "matmul_backward: grad_b should be a.T @ grad"
-v_val = rng.standard_normal(4)
-grad_a, grad_v = matmul_backward(rng.standard_normal(3), make_node("matmul", a_val, v_val))
-assert grad_a.shape == (3, 4) and grad_v.shape == (4,), "matmul_backward: (3, 4) @ (4,) gives gradients of shapes (3, 4) and (4,)"
 grad_a, grad_b = matmul_backward(g_val, make_node("matmul", a_val, b_val, requires_grad=(False, True)))
-assert grad_a is None, "matmul_backward: return None for an input that does not require grad (here a)"
-### BEGIN HIDDEN TESTS
-grad_v, grad_b = matmul_backward(np.array([1.0, -2.0]), make_node("matmul", v_val, b_val))
-assert np.allclose(grad_v, b_val @ np.array([1.0, -2.0])) and np.allclose(grad_b, np.outer(v_val, [1.0, -2.0]))
+assert grad_a is None, "matmul_backward: return None for an input that does not require grad (here a): its product costs a matmul"
+assert np.allclose(grad_b, a_val.T @ g_val), "matmul_backward: grad_b should be a.T @ grad, also when a needs none"
+grad_a, grad_b = matmul_backward(g_val, make_node("matmul", a_val, b_val, requires_grad=(True, False)))
+assert grad_b is None, "matmul_backward: return None for an input that does not require grad (here b)"
+v_val, g_vec = rng.standard_normal(4), rng.standard_normal(3)
+grad_a, grad_v = matmul_backward(g_vec, make_node("matmul", a_val, v_val))
+assert grad_a.shape == (3, 4) and grad_v.shape == (4,), (
+    f"matmul_backward: (3, 4) @ (4,) gives gradients of shapes (3, 4) and (4,), got {grad_a.shape} and {grad_v.shape}"
+)
+assert np.allclose(grad_a, np.outer(g_vec, v_val)) and np.allclose(grad_v, a_val.T @ g_vec), (
+    "matmul_backward: for a @ v with a vector v, grad_a is the outer product of grad and v, grad_v is a.T @ grad"
+)
+g_row = np.array([1.0, -2.0])
+grad_v, grad_b = matmul_backward(g_row, make_node("matmul", v_val, b_val))
+assert grad_v.shape == (4,) and grad_b.shape == (4, 2), (
+    f"matmul_backward: (4,) @ (4, 2) gives gradients of shapes (4,) and (4, 2), got {grad_v.shape} and {grad_b.shape}"
+)
+assert np.allclose(grad_v, b_val @ g_row) and np.allclose(grad_b, np.outer(v_val, g_row)), (
+    "matmul_backward: for v @ b with a vector v, grad_v is b @ grad and grad_b is the outer product of v and grad"
+)
 grad_u, grad_v = matmul_backward(np.array(2.0), make_node("matmul", v_val, v_val[::-1]))
-assert np.allclose(grad_u, 2 * v_val[::-1]) and np.allclose(grad_v, 2 * v_val)
-batch_a = rng.standard_normal((5, 3, 4))
-g_batch = rng.standard_normal((5, 3, 2))
+assert grad_u.shape == (4,) and grad_v.shape == (4,), "matmul_backward: (4,) @ (4,) gives a scalar and two gradients of shape (4,)"
+assert np.allclose(grad_u, 2 * v_val[::-1]) and np.allclose(grad_v, 2 * v_val), "matmul_backward: for u @ v, grad_u = grad * v and grad_v = grad * u"
+batch_a, g_batch = rng.standard_normal((5, 3, 4)), rng.standard_normal((5, 3, 2))
 grad_a, grad_b = matmul_backward(g_batch, make_node("matmul", batch_a, b_val))
-assert np.allclose(grad_a, g_batch @ b_val.T)
-assert np.allclose(grad_b.sum(axis=0), np.einsum("bik,bij->kj", batch_a, g_batch))
-### END HIDDEN TESTS
+assert grad_a.shape == (5, 3, 4) and np.allclose(grad_a, g_batch @ b_val.T), (
+    "matmul_backward: with a batch (5, 3, 4) @ (4, 2), grad_a is grad @ b.T for each matrix of the batch"
+)
+summed_b = grad_b.reshape(-1, 4, 2).sum(axis=0)  # one (4, 2) gradient, or one per batch element for the engine to sum
+assert np.allclose(summed_b, np.einsum("bik,bij->kj", batch_a, g_batch)), (
+    "matmul_backward: with a batch, grad_b is a.T @ grad for each matrix of the batch (transpose the last two axes)"
+)
+
+# Graded: every case above on matrices, vectors, batches and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-matmul-backward")
+m, k, n, batch = (int(s) for s in rng.integers(2, 6, size=4))
+a_val, b_val = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+u_val, v_val = rng.standard_normal(k), rng.standard_normal(k)
+grad_a, grad_b = matmul_backward(rng.standard_normal((m, n)), make_node("matmul", a_val, b_val))
+observe("matmul_backward (m, k) @ (k, n): grad_a", grad_a)
+observe("matmul_backward (m, k) @ (k, n): grad_b", grad_b)
+grad_a, grad_b = matmul_backward(rng.standard_normal((m, n)), make_node("matmul", a_val, b_val, requires_grad=(False, True)))
+observe("matmul_backward, a needs no grad: grad_a is None", grad_a is None)
+observe("matmul_backward, a needs no grad: grad_b", grad_b)
+grad_a, grad_b = matmul_backward(rng.standard_normal((m, n)), make_node("matmul", a_val, b_val, requires_grad=(True, False)))
+observe("matmul_backward, b needs no grad: grad_b is None", grad_b is None)
+observe("matmul_backward, b needs no grad: grad_a", grad_a)
+grad_a, grad_v = matmul_backward(rng.standard_normal(m), make_node("matmul", a_val, v_val))
+observe("matmul_backward (m, k) @ (k,): grad_a", grad_a)
+observe("matmul_backward (m, k) @ (k,): grad_v", grad_v)
+grad_u, grad_b = matmul_backward(rng.standard_normal(n), make_node("matmul", u_val, b_val))
+observe("matmul_backward (k,) @ (k, n): grad_u", grad_u)
+observe("matmul_backward (k,) @ (k, n): grad_b", grad_b)
+grad_u, grad_v = matmul_backward(np.array(rng.standard_normal()), make_node("matmul", u_val, v_val))
+observe("matmul_backward (k,) @ (k,): grad_u", grad_u)
+observe("matmul_backward (k,) @ (k,): grad_v", grad_v)
+batch_a = rng.standard_normal((batch, m, k))
+grad_a, grad_b = matmul_backward(rng.standard_normal((batch, m, n)), make_node("matmul", batch_a, b_val))
+observe("matmul_backward (batch, m, k) @ (k, n): grad_a", grad_a)
+observe("matmul_backward (batch, m, k) @ (k, n): grad_b summed over the batch", grad_b.reshape(-1, k, n).sum(axis=0))
+batch_b = rng.standard_normal((batch, k, n))
+grad_a, grad_b = matmul_backward(rng.standard_normal((batch, m, n)), make_node("matmul", batch_a, batch_b))
+observe("matmul_backward (batch, m, k) @ (batch, k, n): grad_a", grad_a)
+observe("matmul_backward (batch, m, k) @ (batch, k, n): grad_b", grad_b)
+
 
 # %% [markdown]
 # ### Reductions
@@ -550,7 +708,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def spread_to(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``np.broadcast_to(array, shape)`` as a new writable array: an allocation and one
-    broadcasting copy, with less Python per call than ``np.broadcast_to`` (benchmarks/)."""
+    broadcasting copy, with less Python per call than ``np.broadcast_to``."""
     spread = np.empty(shape, dtype=array.dtype)
     spread[...] = array
     return spread
@@ -562,7 +720,10 @@ def spread_to(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     """d(sum x)/dx_i = 1 for every summed x_i: the output gradient, spread over the summed axes.
 
-    Hint: ``spread_to(restore_reduced_axes(grad, node), x.shape)``.
+    Returns an array of the input's shape ``node.inputs[0].shape``.
+    Hint: ``grad`` has the output's shape; put the reduced axes back as size 1 (the shape
+    ``keepdims=True`` gives), then broadcast it to the input's shape.
+    If you are stuck: ``spread_to(restore_reduced_axes(grad, node), x.shape)``.
     """
     ### BEGIN SOLUTION
     return (spread_to(restore_reduced_axes(grad, node), node.inputs[0].shape),)
@@ -570,13 +731,28 @@ def sum_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-sum-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
+x_val = np.arange(9.0).reshape(3, 3)
+(grad,) = sum_backward(np.array([1.0, 2.0, 3.0]), make_node("sum", x_val, axis=1, keepdims=False))
+assert np.array_equal(grad, [[1, 1, 1], [2, 2, 2], [3, 3, 3]]), (
+    f"sum_backward over axis 1: every element of row i gets grad[i], got {grad.tolist()}; "
+    "put the reduced axis back (restore_reduced_axes) before broadcasting, or grad lines up with the wrong axis"
+)
 x_val = np.arange(6.0).reshape(2, 3)
-(grad,) = sum_backward(np.array([1.0, 2.0]), make_node("sum", x_val, axis=1, keepdims=False))
-assert np.array_equal(grad, [[1, 1, 1], [2, 2, 2]]), "sum_backward over axis 1: every element of row i gets grad[i]"
 (grad,) = sum_backward(np.array([[1.0, 2.0, 3.0]]), make_node("sum", x_val, axis=0, keepdims=True))
 assert np.array_equal(grad, [[1, 2, 3], [1, 2, 3]]), "sum_backward over axis 0 (keepdims): every element of column j gets grad[0, j]"
 (grad,) = sum_backward(np.array(5.0), make_node("sum", x_val, axis=None, keepdims=False))
 assert np.array_equal(grad, np.full((2, 3), 5.0)), "sum_backward over everything: every element gets the gradient"
+
+# Graded: the formula on an input and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-sum-backward")
+x_val = rng.standard_normal(tuple(int(n) for n in rng.integers(2, 5, size=3)))
+for label, axis, keepdims in (
+    ("axis=1", 1, False), ("axis=0, keepdims=True", 0, True), ("axis=None", None, False),
+    ("axis=(0, 2)", (0, 2), False), ("axis=-1, keepdims=True", -1, True),
+):
+    node = make_node("sum", x_val, axis=axis, keepdims=keepdims)
+    (grad,) = sum_backward(rng.standard_normal(node.out.shape), node)
+    observe(f"sum_backward over {label}", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-mean-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -594,11 +770,32 @@ def mean_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # %% nbgrader={"grade": true, "grade_id": "test-mean-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val = np.arange(6.0).reshape(2, 3)
 (grad,) = mean_backward(np.array([[3.0], [6.0]]), make_node("mean", x_val, axis=1, keepdims=True))
-assert np.allclose(grad, [[1, 1, 1], [2, 2, 2]]), "mean_backward over axis 1 (keepdims): grad[i] / 3 to each element"
+assert np.allclose(grad, [[1, 1, 1], [2, 2, 2]]), (
+    f"mean_backward over axis 1 (keepdims) of a (2, 3) input: grad[i] / 3 to each element, got {grad.tolist()}; "
+    "N is the number of elements per output (3), not the input's size"
+)
+x_val = np.arange(9.0).reshape(3, 3)
+(grad,) = mean_backward(np.array([3.0, 6.0, 9.0]), make_node("mean", x_val, axis=1, keepdims=False))
+assert np.allclose(grad, [[1, 1, 1], [2, 2, 2], [3, 3, 3]]), (
+    f"mean_backward over axis 1: every element of row i gets grad[i] / 3, got {grad.tolist()}; "
+    "put the reduced axis back (restore_reduced_axes) before broadcasting, or grad lines up with the wrong axis"
+)
+x_val = np.arange(6.0).reshape(2, 3)
 (grad,) = mean_backward(np.array([2.0, 4.0, 6.0]), make_node("mean", x_val, axis=0, keepdims=False))
 assert np.allclose(grad, [[1, 2, 3], [1, 2, 3]]), "mean_backward over axis 0: grad[j] / 2 to each element of column j"
 (grad,) = mean_backward(np.array(1.0), make_node("mean", x_val, axis=None, keepdims=False))
 assert np.allclose(grad, np.full((2, 3), 1 / 6)), "mean_backward over everything: 1/N to each element"
+
+# Graded: the formula on an input and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-mean-backward")
+x_val = rng.standard_normal(tuple(int(n) for n in rng.integers(2, 5, size=3)))
+for label, axis, keepdims in (
+    ("axis=1", 1, False), ("axis=0, keepdims=True", 0, True), ("axis=None", None, False),
+    ("axis=(0, 2)", (0, 2), False), ("axis=-1, keepdims=True", -1, True),
+):
+    node = make_node("mean", x_val, axis=axis, keepdims=keepdims)
+    (grad,) = mean_backward(rng.standard_normal(node.out.shape), node)
+    observe(f"mean_backward over {label}", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-max-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -620,14 +817,27 @@ def max_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-max-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+x_val = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0], [4.0, 8.0, 6.0]])
+(grad,) = max_backward(np.array([1.0, 2.0, 3.0]), make_node("max", x_val, axis=1, keepdims=False))
+assert np.array_equal(grad, [[0, 1, 0], [2, 0, 0], [0, 3, 0]]), (
+    f"max_backward over axis 1: only the maximal element of row i gets grad[i], got {grad.tolist()}"
+)
 x_val = np.arange(6.0).reshape(2, 3)
-(grad,) = max_backward(np.array([1.0, 2.0]), make_node("max", x_val, axis=1, keepdims=False))
-assert np.array_equal(grad, [[0, 0, 1], [0, 0, 2]]), "max_backward: only the maximal element of each row gets the gradient"
-(grad,) = max_backward(np.array([[1.0, 1.0, 1.0]]), make_node("max", x_val, axis=0, keepdims=True))
-assert np.array_equal(grad, [[0, 0, 0], [1, 1, 1]]), "max_backward over axis 0 (keepdims): the larger row gets it"
+(grad,) = max_backward(np.array([[1.0, 2.0, 3.0]]), make_node("max", x_val, axis=0, keepdims=True))
+assert np.array_equal(grad, [[0, 0, 0], [1, 2, 3]]), "max_backward over axis 0 (keepdims): the larger row gets it"
 tied = np.array([[2.0, 2.0, 1.0]])
 (grad,) = max_backward(np.array(1.0), make_node("max", tied, axis=None, keepdims=False))
-assert np.allclose(grad, [[0.5, 0.5, 0.0]]), "max_backward: tied maxima share the gradient equally"
+assert np.allclose(grad, [[0.5, 0.5, 0.0]]), f"max_backward: tied maxima share the gradient equally (1/k each), got {grad.tolist()}"
+
+# Graded: the formula on inputs (with and without ties) and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-max-backward")
+shape = tuple(int(n) for n in rng.integers(2, 5, size=3))
+for label, x_val in (("distinct values", rng.standard_normal(shape)), ("small integers, with ties", rng.integers(0, 3, shape) * 1.0)):
+    for axes_label, axis, keepdims in (("axis=1", 1, False), ("axis=0, keepdims=True", 0, True), ("axis=None", None, False),
+                                       ("axis=(0, 2)", (0, 2), False)):
+        node = make_node("max", x_val, axis=axis, keepdims=keepdims)
+        (grad,) = max_backward(rng.standard_normal(node.out.shape), node)
+        observe(f"max_backward of {label} over {axes_label}", grad)
 
 
 # %% [markdown]
@@ -653,8 +863,17 @@ def reshape_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # %% nbgrader={"grade": true, "grade_id": "test-reshape-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val = np.arange(24.0).reshape(2, 3, 4)
 (grad,) = reshape_backward(np.arange(24.0).reshape(6, 4), make_node("reshape", x_val, shape=(6, 4)))
-assert grad.shape == (2, 3, 4), f"reshape_backward must return the input's shape (2, 3, 4), got {grad.shape}"
+assert grad.shape == (2, 3, 4), f"reshape_backward must return the input's shape (2, 3, 4), not the output's, got {grad.shape}"
 assert np.array_equal(grad, x_val), "reshape_backward: element i of the gradient stays element i"
+
+# Graded: the formula on shapes and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-reshape-backward")
+d0, d1, d2 = (int(n) for n in rng.integers(2, 5, size=3))
+x_val = rng.standard_normal((d0, d1, d2))
+for label, shape in (("(d0 * d1, d2)", (d0 * d1, d2)), ("(-1,)", (-1,)), ("(d2, -1)", (d2, -1))):
+    node = make_node("reshape", x_val, shape=shape)
+    (grad,) = reshape_backward(rng.standard_normal(node.out.shape), node)
+    observe(f"reshape_backward of (d0, d1, d2) reshaped to {label}", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-permute-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -670,8 +889,18 @@ def permute_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # %% nbgrader={"grade": true, "grade_id": "test-permute-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val = np.arange(24.0).reshape(2, 3, 4)
 (grad,) = permute_backward(np.transpose(x_val, (2, 0, 1)), make_node("permute", x_val, axes=(2, 0, 1)))
-assert grad.shape == (2, 3, 4), f"permute_backward must return the input's shape (2, 3, 4), got {grad.shape}"
+assert grad.shape == (2, 3, 4), (
+    f"permute_backward must return the input's shape (2, 3, 4), got {grad.shape}: apply the inverse permutation, not axes again"
+)
 assert np.array_equal(grad, x_val), "permute_backward should apply the inverse permutation (np.argsort(axes))"
+
+# Graded: the formula on permutations, shapes and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-permute-backward")
+for ndim in (3, 4):
+    x_val = rng.standard_normal(tuple(int(n) for n in rng.integers(2, 5, size=ndim)))
+    node = make_node("permute", x_val, axes=tuple(int(i) for i in rng.permutation(ndim)))
+    (grad,) = permute_backward(rng.standard_normal(node.out.shape), node)
+    observe(f"permute_backward of a {ndim}-d input", grad)
 
 
 # %% nbgrader={"grade": false, "grade_id": "impl-getitem-backward", "locked": false, "solution": true, "schema_version": 3}
@@ -689,10 +918,28 @@ def getitem_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # %% nbgrader={"grade": true, "grade_id": "test-getitem-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 row = np.array([1.0, 2.0, 3.0])
 (grad,) = getitem_backward(np.array([1.0, 1.0, 1.0]), make_node("getitem", row, index=np.array([0, 0, 2])))
-assert np.array_equal(grad, [2, 0, 1]), "getitem_backward: an element picked twice gets both gradients (use np.add.at)"
+assert np.array_equal(grad, [2, 0, 1]), (
+    f"getitem_backward of x[[0, 0, 2]]: an element picked twice gets both gradients (use np.add.at), got {grad.tolist()}"
+)
 matrix = np.arange(6.0).reshape(2, 3)
 (grad,) = getitem_backward(np.array([5.0, 7.0]), make_node("getitem", matrix, index=(slice(None), 1)))
 assert np.array_equal(grad, [[0, 5, 0], [0, 7, 0]]), "getitem_backward of x[:, 1]: column 1 gets the gradient, the rest 0"
+
+# Graded: the formula on indices (with repeats) and incoming gradients drawn for each graded run.
+rng = unseen_rng("test-getitem-backward")
+rows, cols = (int(n) for n in rng.integers(3, 6, size=2))
+vector, matrix = rng.standard_normal(rows), rng.standard_normal((rows, cols))
+picks = rng.integers(0, rows, size=rows + 2)  # more picks than elements: some repeat
+for label, x_val, index in (
+    ("x[picks], picks with repeats", vector, picks),
+    ("x[:, j]", matrix, (slice(None), int(rng.integers(cols)))),
+    ("x[1:, picks]", matrix, (slice(1, None), rng.integers(0, cols, size=4))),
+    ("x[rows, cols], pairs with repeats", matrix, (picks, rng.integers(0, cols, size=picks.size))),
+    ("x[mask]", matrix, matrix > 0),
+):
+    node = make_node("getitem", x_val, index=index)
+    (grad,) = getitem_backward(rng.standard_normal(node.out.shape), node)
+    observe(f"getitem_backward of {label}", grad)
 
 
 # %% [markdown]
@@ -746,20 +993,50 @@ def topological_order(root: Tensor) -> list[Tensor]:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-topological-order", "locked": true, "points": 2, "solution": false, "schema_version": 3}
+from tinytorch.tensor import dispatch, observe, register_kernel, unseen_rng
+
 a = Tensor([1.0, 2.0], requires_grad=True)
 b = a * 2
 c = a + 1
 d = b + c
 order = topological_order(d)
 position = {id(t): i for i, t in enumerate(order)}
-assert len(order) == 4, f"topological_order of the diamond should list a, b, c, d once each, got {len(order)} tensors"
-assert order[-1] is d, "topological_order: the root comes last"
+assert len(order) == 4, (
+    f"topological_order of the diamond should list a, b, c, d once each, got {len(order)} tensors "
+    "(only tensors that require grad, each once)"
+)
+assert order[-1] is d, "topological_order: the root comes last (each tensor after its inputs, not before)"
 assert position[id(a)] < position[id(b)] and position[id(a)] < position[id(c)], "topological_order: a must come before b and c"
 deep = Tensor([1.0], requires_grad=True)
 chain = deep
 for _ in range(3000):
     chain = chain + 1
 assert len(topological_order(chain)) == 3001, "topological_order must handle graphs deeper than the recursion limit"
+
+# Graded: random graphs drawn for each graded run, built with an op of this test (its formula is never called).
+register_kernel("topological_test_add", np.add)
+register_gradient("topological_test_add", lambda grad, node: (grad, grad))
+rng = unseen_rng("test-topological-order")
+tensors = [Tensor(rng.standard_normal(2), requires_grad=bool(i == 0 or rng.random() < 0.6)) for i in range(4)]
+for _ in range(int(rng.integers(6, 12))):
+    i, j = (int(t) for t in rng.integers(0, len(tensors), size=2))  # i == j uses a tensor twice
+    tensors.append(dispatch("topological_test_add", tensors[i], tensors[j]))
+root = dispatch("topological_test_add", tensors[-1], tensors[0])
+tensors.append(root)
+order = topological_order(root)
+number = {id(t): i for i, t in enumerate(tensors)}
+position = {id(t): i for i, t in enumerate(order)}
+observe("topological_order of a random graph: how many tensors", len(order))
+observe("topological_order of a random graph: which tensors", sorted(number.get(id(t), -1) for t in order))
+observe("topological_order of a random graph: the root is last", order[-1] is root)
+observe("topological_order of a random graph: every tensor after its inputs that require grad", all(
+    position.get(id(parent), len(order)) < position[id(t)]
+    for t in order if t.grad_fn is not None for parent in t.grad_fn.inputs if parent.requires_grad
+))
+chain = deep = Tensor([1.0], requires_grad=True)
+for _ in range(int(rng.integers(1500, 3000))):
+    chain = dispatch("topological_test_add", chain, deep)
+observe("topological_order of a deep chain: how many tensors", len(topological_order(chain)))
 
 
 # %% [markdown]
@@ -777,7 +1054,7 @@ assert len(topological_order(chain)) == 3001, "topological_order must handle gra
 #    `unbroadcast`, into the dict; **add**, because a tensor used twice receives two
 #    contributions. A formula must return exactly one gradient (or None) per input: if it
 #    returns more or fewer, raise a `ValueError` rather than silently dropping some
-#    (`zip(node.inputs, gradients, strict=True)` does exactly that).
+#    (`zip` with `strict=True` raises that `ValueError` for you).
 # 4. Only leaves (tensors without a `grad_fn`) get `.grad`, and they **accumulate** into it
 #    (a new Tensor of the leaf's dtype if `.grad` is None, else the sum): PyTorch
 #    accumulates across `backward()` calls, which is why optimizers call `zero_grad()`.
@@ -844,7 +1121,7 @@ set_backward_engine(run_backward)
 # that formula's test, not this one.
 
 # %% nbgrader={"grade": true, "grade_id": "test-run-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
-from tinytorch.tensor import dispatch, register_kernel
+from tinytorch.tensor import dispatch, error_name, observe, register_kernel, unseen_rng
 
 register_kernel("engine_test_mul", np.multiply)
 register_gradient("engine_test_mul", lambda grad, node: (grad * node.inputs[1].data, grad * node.inputs[0].data))
@@ -869,21 +1146,33 @@ a = Tensor([3.0], requires_grad=True)
 two = Tensor([2.0])
 d = add(mul(a, two), mul(a, a))  # diamond: a is used three times
 d.backward()
-assert np.allclose(a.grad.numpy(), [2 + 2 * 3.0]), "run_backward: a tensor used several times must sum all contributions"
+assert np.allclose(a.grad.numpy(), [2 + 2 * 3.0]), (
+    f"run_backward: a tensor used several times must sum all contributions (add into the dict, do not overwrite): "
+    f"d(2a + a*a)/da at a = 3 is 8, got {a.grad.numpy()}"
+)
 assert d.grad is None and d.grad_fn is not None, "run_backward: only leaves get .grad"
 add(mul(a, two), mul(a, a)).backward()
-assert np.allclose(a.grad.numpy(), [16.0]), "run_backward: gradients accumulate across backward() calls"
+assert np.allclose(a.grad.numpy(), [16.0]), f"run_backward: gradients accumulate across backward() calls (8 + 8), got {a.grad.numpy()}"
 
 bias = Tensor([1.0, 2.0], requires_grad=True)
 total(add(Tensor(np.ones((4, 2))), bias)).backward()
 assert bias.grad.shape == (2,), f"run_backward: a broadcast bias of shape (2,) needs a gradient of shape (2,), got {bias.grad.shape}"
 assert np.allclose(bias.grad.numpy(), unbroadcast(np.ones((4, 2)), (2,))), "run_backward: a broadcast input's gradient goes through unbroadcast"
 
+u, v = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+total(add(u, v)).backward()  # add's formula hands the same array to u and v
+assert not np.shares_memory(u.grad.data, v.grad.data), "run_backward: store a copy in .grad; u.grad and v.grad share one array"
+
 y = Tensor([1.0, 2.0], requires_grad=True)
 mul(y, Tensor([3.0, 3.0])).backward(Tensor([1.0, 10.0]))
 assert np.allclose(y.grad.numpy(), [3.0, 30.0]), "run_backward(gradient): the gradient weights each output"
 mul(y, Tensor([3.0, 3.0])).backward([1.0, 1.0])
 assert np.allclose(y.grad.numpy(), [6.0, 33.0]), "run_backward(gradient): a list is accepted as the gradient"
+fresh = Tensor([1.0, 2.0], requires_grad=True)
+mul(fresh, Tensor([3.0, 3.0])).backward(Tensor([1.0, 1.0], dtype=np.float64))
+assert fresh.grad.dtype == np.float32, (
+    f"run_backward: .grad should have the leaf's dtype (float32), also when the gradient flowing in is float64, got {fresh.grad.dtype}"
+)
 
 expect_error(RuntimeError, lambda: Tensor([1.0]).backward(), "requires_grad",
              what="backward() on a tensor that does not require grad")
@@ -895,6 +1184,52 @@ expect_error(ShapeError, lambda: mul(z, Tensor(2.0)).backward(Tensor(np.ones((3,
 assert z.grad is None, "run_backward: a rejected backward() must not touch .grad"
 expect_error(ValueError, lambda: total(dispatch("engine_test_short", x, w)).backward(),
              what="backward() through a formula that returns 1 gradient for 2 inputs")
+
+# Graded: the same graphs on values, shapes and gradients drawn for each graded run.
+rng = unseen_rng("test-run-backward")
+n, rows = (int(s) for s in rng.integers(2, 6, size=2))
+x, w = Tensor(rng.standard_normal(n), requires_grad=True), Tensor(rng.standard_normal(n), requires_grad=True)
+total(mul(x, w)).backward()
+observe("run_backward of sum(x * w): x.grad", x.grad.data, atol=1e-5)
+observe("run_backward of sum(x * w): w.grad", w.grad.data, atol=1e-5)
+a, c = Tensor(rng.standard_normal(n), requires_grad=True), Tensor(rng.standard_normal(n))
+inner = mul(a, c)
+d = total(add(inner, mul(add(a, c), a)))  # a is used three times
+d.backward()
+observe("run_backward, a used three times: a.grad", a.grad.data, atol=1e-5)
+observe("run_backward: the root and an inner tensor get no .grad", [d.grad is None, inner.grad is None])
+total(add(mul(a, c), mul(add(a, c), a))).backward()
+observe("run_backward, a second backward(): a.grad accumulated", a.grad.data, atol=1e-5)
+h, bias = Tensor(rng.standard_normal((rows, n))), Tensor(rng.standard_normal(n), requires_grad=True)
+total(mul(add(h, bias), h)).backward()
+observe("run_backward, a bias broadcast over rows: bias.grad", bias.grad.data, atol=1e-5)
+u, v = Tensor(rng.standard_normal(n), requires_grad=True), Tensor(rng.standard_normal(n), requires_grad=True)
+total(add(u, v)).backward()
+observe("run_backward of sum(u + v): u.grad and v.grad share memory", bool(np.shares_memory(u.grad.data, v.grad.data)))
+y, k = Tensor(rng.standard_normal((rows, n)), requires_grad=True), Tensor(rng.standard_normal((rows, n)))
+weights = rng.standard_normal((rows, n))
+mul(y, k).backward(Tensor(weights))
+observe("run_backward(gradient=a Tensor): y.grad", y.grad.data, atol=1e-5)
+mul(y, k).backward(weights.tolist())
+observe("run_backward(gradient=a list), accumulated: y.grad", y.grad.data, atol=1e-5)
+fresh = Tensor(rng.standard_normal((rows, n)), requires_grad=True)
+mul(fresh, k).backward(Tensor(weights, dtype=np.float64))
+observe("run_backward(gradient=a float64 Tensor) into a new float32 leaf: .grad", fresh.grad.data, atol=1e-5)
+mul(fresh, k).backward(Tensor(weights, dtype=np.float64))
+observe("run_backward(gradient=a float64 Tensor), accumulated into a float32 leaf: .grad", fresh.grad.data, atol=1e-5)
+y64 = Tensor(rng.standard_normal(n), dtype=np.float64, requires_grad=True)
+total(mul(y64, Tensor(rng.standard_normal(n), dtype=np.float64))).backward()
+observe("run_backward into a float64 leaf: y64.grad", y64.grad.data)
+with no_grad():
+    frozen = total(mul(x, w))
+observe("backward() of a result computed under no_grad raises", error_name(lambda: frozen.backward()))
+observe("backward() without gradient= on a tensor of shape (rows, n) raises", error_name(lambda: mul(y, k).backward()))
+z = Tensor(rng.standard_normal((rows, n)), requires_grad=True)
+observe("backward(gradient of shape (rows, n + 1)) raises", error_name(lambda: mul(z, k).backward(rng.standard_normal((rows, n + 1)))))
+observe("a rejected backward() leaves z.grad None", z.grad is None)
+observe("backward() through a formula returning 1 gradient for 2 inputs raises",
+        error_name(lambda: total(dispatch("engine_test_short", x, w)).backward()))
+
 
 # %% [markdown]
 # ### `no_grad` and `detach`
@@ -1002,7 +1337,7 @@ def gradcheck(
 # involved (only the engine, through `backward()`).
 
 # %% nbgrader={"grade": true, "grade_id": "test-gradcheck", "locked": true, "points": 3, "solution": false, "schema_version": 3}
-from tinytorch.tensor import dispatch, register_kernel
+from tinytorch.tensor import dispatch, error_name, observe, register_kernel, unseen_rng
 
 register_kernel("gradcheck_test_square", np.square)
 register_gradient("gradcheck_test_square", lambda grad, node: (2 * grad * node.inputs[0].data,))  # d(x^2)/dx = 2x
@@ -1014,27 +1349,74 @@ register_kernel("gradcheck_test_wrong_mul", np.multiply)  # right for input 0, d
 register_gradient("gradcheck_test_wrong_mul", lambda grad, node: (grad * node.inputs[1].data, 2 * grad * node.inputs[0].data))
 register_kernel("gradcheck_test_take", lambda table, rows: table[rows])  # rows: an integer input
 register_gradient("gradcheck_test_take", lambda grad, node: (np.eye(len(node.inputs[0].data))[node.inputs[1].data].T @ grad, None))
+square = lambda x: dispatch("gradcheck_test_square", x)  # noqa: E731
+product = lambda x, w: dispatch("gradcheck_test_mul", x, w)  # noqa: E731
+wrong_product = lambda x, w: dispatch("gradcheck_test_wrong_mul", x, w)  # noqa: E731
+take = lambda t, r: dispatch("gradcheck_test_take", t, r)  # noqa: E731
 
 rng = np.random.default_rng(3)
 x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
 w = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
-assert gradcheck(lambda x: dispatch("gradcheck_test_square", x), [x]) is True, "gradcheck should return True for a correct formula"
-assert gradcheck(lambda x, w: dispatch("gradcheck_test_mul", x, w), [x, w]) is True, "gradcheck should return True for a correct formula"
+constant = Tensor(w.numpy())
+expect_error(ValueError, lambda: gradcheck(square, [constant]), what="gradcheck with no input that requires grad")
+for name, fn, inputs in (("x^2, d/dx = 2x", square, [x]), ("x * w", product, [x, w])):
+    outcome = error_name(lambda: gradcheck(fn, inputs))
+    assert outcome == "nothing", (
+        f"gradcheck of a correct formula ({name}) raised {outcome}; it should return True. Does it compute in float64 "
+        "copies (float32 loses the small differences) and use central differences (f(x + eps) - f(x - eps)) / (2 eps)?"
+    )
+assert gradcheck(square, [x]) is True, "gradcheck should return True for a correct formula"
 assert x.grad is None and x.dtype == np.float32 and x.requires_grad, "gradcheck must not touch the caller's tensors"
 expect_error(GradcheckError, lambda: gradcheck(lambda x: dispatch("gradcheck_test_wrong_square", x), [x]), "input 0",
              what="gradcheck of a formula that gives x instead of 2x for x^2")
-expect_error(GradcheckError, lambda: gradcheck(lambda x, w: dispatch("gradcheck_test_wrong_mul", x, w), [x, w]), "input 1",
+expect_error(GradcheckError, lambda: gradcheck(wrong_product, [x, w]), "input 1",
              what="gradcheck of a product whose gradient for input 1 is doubled")
-constant = Tensor(w.numpy())
-assert gradcheck(lambda x, w: dispatch("gradcheck_test_wrong_mul", x, w), [x, constant]) is True, (
-    "gradcheck: an input without requires_grad is held constant, so its (wrong) gradient is not checked"
+outcome = error_name(lambda: gradcheck(wrong_product, [x, constant]))
+assert outcome == "nothing", (
+    f"gradcheck raised {outcome}: an input without requires_grad is held constant, so its (wrong) gradient is not checked"
 )
 rows = Tensor([2, 0], dtype=np.int64)
-assert gradcheck(lambda t, r: dispatch("gradcheck_test_take", t, r), [x, rows]) is True, (
-    "gradcheck: an integer input (here row indices) must keep its dtype"
-)
-expect_error(ValueError, lambda: gradcheck(lambda c: dispatch("gradcheck_test_square", c), [constant]),
-             what="gradcheck with no input that requires grad")
+outcome = error_name(lambda: gradcheck(take, [x, rows]))
+assert outcome == "nothing", f"gradcheck raised {outcome}: an integer input (here row indices) must keep its dtype"
+
+# Graded: products whose gradients are right, wrong for one input, or off by far less than the
+# tolerance, on values, shapes and flags drawn for each graded run.
+register_kernel("gradcheck_test_scaled_mul", lambda a, b, scales: a * b)
+register_gradient("gradcheck_test_scaled_mul", lambda grad, node: (
+    grad * node.inputs[1].data * node.attrs["scales"][0], grad * node.inputs[0].data * node.attrs["scales"][1],
+))
+rng = unseen_rng("test-gradcheck")
+callers = []
+for case in range(6):
+    shape = tuple(int(s) for s in rng.integers(2, 4, size=2))
+    x = Tensor(rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape), requires_grad=True)
+    w = Tensor(rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape), requires_grad=bool(rng.random() < 0.7))
+    scales = [1.0, 1.0]
+    wrong = int(rng.integers(0, 3))  # 2: neither input's gradient is scaled
+    if wrong < 2:
+        scales[wrong] = float(rng.choice([2.0, 0.5, -1.0, 1.0 + 1e-7]))
+    scaled = lambda a, b: dispatch("gradcheck_test_scaled_mul", a, b, scales=tuple(scales))  # noqa: E731
+    outcome = error_name(lambda: gradcheck(scaled, [x, w]))
+    observe(f"gradcheck, product {case}: what it raises", outcome)
+    if outcome == "GradcheckError":
+        message = str(expect_error(GradcheckError, lambda: gradcheck(scaled, [x, w]), what="gradcheck"))
+        observe(f"gradcheck, product {case}: its message names input 0, input 1", [f"input {i}" in message for i in range(2)])
+    callers.append((x, w))
+observe("gradcheck leaves the callers' inputs as they were", np.concatenate([t.data.ravel() for pair in callers for t in pair]))
+observe("gradcheck leaves the callers' .grad None and requires_grad as it was",
+        [flag for x, w in callers for flag in (x.grad is None, w.grad is None, x.requires_grad, w.requires_grad)])
+register_kernel("gradcheck_test_abs", np.abs)
+register_gradient("gradcheck_test_abs", lambda grad, node: (grad,))  # right for x > 0 only: d|x|/dx = sign(x)
+for case in range(2):
+    signs = np.where(rng.random((2, 2)) < 0.2, -1.0, 1.0)  # a negative element makes the formula wrong
+    x = Tensor(rng.uniform(0.5, 2.0, (2, 2)) * signs, requires_grad=True)
+    observe(f"gradcheck, |x| with the gradient 1, case {case}: what it raises",
+            error_name(lambda: gradcheck(lambda x: dispatch("gradcheck_test_abs", x), [x])))
+table = Tensor(rng.standard_normal((int(rng.integers(3, 6)), 2)), requires_grad=True)
+picks = Tensor(rng.integers(0, table.shape[0], size=4), dtype=np.int64)
+observe("gradcheck with an integer input (row indices) raises", error_name(lambda: gradcheck(take, [table, picks])))
+observe("gradcheck with no input that requires grad raises", error_name(lambda: gradcheck(product, [Tensor(w.numpy()), Tensor(x.numpy())])))
+
 
 # %% [markdown]
 # Every operation of Module 01, checked with your `gradcheck`, including broadcasting and
