@@ -60,9 +60,14 @@ from tinytorch.tensor import ShapeError, Tensor, dispatch, register_kernel
 # that node with `node_for(op, x, out, **attrs)`: `x` becomes a float64 input that requires
 # grad, and `out` is the forward result computed in the test from the closed form. So a
 # wrong kernel never makes a backward test fail, and the other way round.
+#
+# Each test cell first checks fixed inputs with asserts that say what is wrong, then calls
+# your function again on inputs from `unseen_rng(...)` and hands the results to `observe`
+# (Module 01 explains both): that second part is what the grader compares with the
+# reference solution.
 
 # %% nbgrader={"grade": false, "grade_id": "given-node-for", "locked": true, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 
 def node_for(op: str, x: np.ndarray, out: np.ndarray, **attrs: object) -> Node:
@@ -104,6 +109,13 @@ out = relu_kernel(x_val)
 assert np.array_equal(out, [[0.0, 0.0, 0.5], [3.0, 0.0, 0.0]]), f"relu_kernel: max(x, 0) of {x_val.tolist()} gave {out.tolist()}"
 assert out.dtype == np.float32, f"relu_kernel should keep float32, got {out.dtype}"
 assert out.shape == x_val.shape, "relu_kernel must keep the shape of its input"
+assert relu_kernel(x_val.astype(np.float64)).dtype == np.float64, "relu_kernel should keep float64 too"
+
+rng = unseen_rng("test-relu-kernel")
+x = rng.standard_normal((3, 5)).astype(np.float32)
+x[0, :2] = 0.0
+observe("relu_kernel(x), float32 (3, 5) with zeros", relu_kernel(x))
+observe("relu_kernel(x), float64 (2, 2, 3)", relu_kernel(rng.standard_normal((2, 2, 3))))
 
 
 # %% [markdown]
@@ -122,7 +134,14 @@ def relu_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 # %% nbgrader={"grade": true, "grade_id": "test-relu-backward", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 x_val, g_val = np.array([-2.0, 0.0, 0.5, 3.0]), np.array([1.0, 2.0, 3.0, -4.0])
 (grad,) = relu_backward(g_val, node_for("relu", x_val, np.maximum(x_val, 0)))
+assert grad[1] == 0.0, f"relu_backward: the gradient at x = 0 must be 0 (use x > 0, not x >= 0), got {grad[1]}"
 assert np.array_equal(grad, [0.0, 0.0, 3.0, -4.0]), f"relu_backward: grad * (x > 0) should be [0, 0, 3, -4], got {grad}"
+assert grad.shape == x_val.shape, "relu_backward: the gradient has the input's shape"
+
+rng = unseen_rng("test-relu-backward")
+x, g = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+x[1, 1:3] = 0.0
+observe("relu_backward(g, node of x) with zeros in x", relu_backward(g, node_for("relu", x, np.maximum(x, 0)))[0])
 
 
 # %% [markdown]
@@ -142,7 +161,8 @@ assert np.array_equal(grad, [0.0, 0.0, 3.0, -4.0]), f"relu_backward: grad * (x >
 #
 # (multiply numerator and denominator by $e^{x}$ to see the second). Your kernel must give
 # finite values without any overflow warning for inputs of ±1000; the test runs it under
-# `np.errstate(over="raise")`, which turns such a warning into an error.
+# `np.errstate(over="raise")`, which turns such a warning into an error, and tells you if
+# one was raised.
 # `np.where(condition, a, b)` picks elementwise between two arrays.
 #
 # ### Your task: `sigmoid_kernel`
@@ -153,7 +173,9 @@ assert np.array_equal(grad, [0.0, 0.0, 3.0, -4.0]), f"relu_backward: grad * (x >
 def sigmoid_kernel(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` elementwise, without overflow for large ``|x|``; keeps dtype.
 
-    Hint: compute ``z = np.exp(-np.abs(x))`` once, then ``np.where(x >= 0, ..., ...)``.
+    Hint: compute ``z = exp(-|x|)`` once (it never overflows), then pick elementwise, by the
+    sign of ``x``, between the form for ``x >= 0`` and the form for ``x < 0``.
+    If you are stuck: ``z = np.exp(-np.abs(x))``, then ``np.where(x >= 0, ..., ...)``.
     """
     ### BEGIN SOLUTION
     z = np.exp(-np.abs(x))
@@ -166,9 +188,24 @@ x_val = np.array([-3.0, -0.5, 0.0, 0.5, 3.0], dtype=np.float32)
 out = sigmoid_kernel(x_val)
 assert np.allclose(out, 1 / (1 + np.exp(-x_val.astype(np.float64))), atol=1e-6), f"sigmoid_kernel: wrong values {out}"
 assert out.dtype == np.float32, f"sigmoid_kernel should keep float32, got {out.dtype}"
+extreme_x = np.array([-1000.0, 1000.0], dtype=np.float32)
 with np.errstate(over="raise"):
-    extreme = sigmoid_kernel(np.array([-1000.0, 1000.0], dtype=np.float32))
+    outcome = error_name(lambda: sigmoid_kernel(extreme_x))
+assert outcome == "nothing", (
+    f"sigmoid_kernel(-1000, 1000) raised {outcome} under np.errstate(over='raise'): exp overflowed. "
+    "Never exponentiate a large positive number: use z = exp(-|x|) and the two forms chosen by the sign of x"
+)
+extreme = sigmoid_kernel(extreme_x)
 assert np.array_equal(extreme, [0.0, 1.0]), f"sigmoid_kernel(-1000, 1000) should be (0, 1), got {extreme}"
+
+rng = unseen_rng("test-sigmoid-kernel")
+x = (rng.standard_normal((4, 5)) * 4).astype(np.float32)
+observe("sigmoid_kernel(x), float32 (4, 5)", sigmoid_kernel(x), rtol=1e-5, atol=1e-7)
+observe("sigmoid_kernel(x), float64 (6,)", sigmoid_kernel(rng.standard_normal(6) * 3), rtol=1e-9, atol=1e-12)
+big = (rng.uniform(100, 1000, size=6) * rng.choice([-1.0, 1.0], size=6)).astype(np.float32)
+with np.errstate(over="raise"):
+    observe("sigmoid_kernel(|x| in [100, 1000]) under np.errstate(over='raise') raises", error_name(lambda: sigmoid_kernel(big)))
+observe("sigmoid_kernel(|x| in [100, 1000])", sigmoid_kernel(big), rtol=1e-5, atol=1e-7)
 
 # %% [markdown]
 # NumPy's `np.tanh` is already stable (it never forms $e^{2x}$ for large $x$), so it
@@ -199,6 +236,10 @@ s_val = 1 / (1 + np.exp(-x_val))
 (grad,) = sigmoid_backward(g_val, node_for("sigmoid", x_val, s_val))
 assert np.allclose(grad, g_val * s_val * (1 - s_val)), "sigmoid_backward: the gradient is grad * s * (1 - s), s = node.out"
 
+rng = unseen_rng("test-sigmoid-backward")
+x, g = rng.standard_normal((3, 4)) * 2, rng.standard_normal((3, 4))
+observe("sigmoid_backward(g, node of x)", sigmoid_backward(g, node_for("sigmoid", x, 1 / (1 + np.exp(-x))))[0])
+
 
 # %% nbgrader={"grade": false, "grade_id": "impl-tanh-backward", "locked": false, "solution": true, "schema_version": 3}
 #| export
@@ -216,6 +257,10 @@ x_val, g_val = np.array([-2.0, 0.0, 1.5]), np.array([1.0, -2.0, 0.5])
 t_val = np.tanh(x_val)
 (grad,) = tanh_backward(g_val, node_for("tanh", x_val, t_val))
 assert np.allclose(grad, g_val * (1 - t_val * t_val)), "tanh_backward: the gradient is grad * (1 - t*t), t = node.out"
+
+rng = unseen_rng("test-tanh-backward")
+x, g = rng.standard_normal((3, 4)) * 2, rng.standard_normal((3, 4))
+observe("tanh_backward(g, node of x)", tanh_backward(g, node_for("tanh", x, np.tanh(x)))[0])
 
 # %% [markdown]
 # ## 4. GELU
@@ -245,7 +290,7 @@ assert np.allclose(grad, g_val * (1 - t_val * t_val)), "tanh_backward: the gradi
 #
 # **Performance.** Write $x^3$ as `x * x * x`, never `x ** 3`: on negative float32 input
 # NumPy's power function takes a slow path, and it made a whole GPT forward pass several
-# times slower when it was measured for this course (see TOOLCHAIN notes).
+# times slower when it was measured for this course.
 
 # %%
 #| export
@@ -315,8 +360,22 @@ assert out.dtype == np.float32, f"gelu_kernel should keep float32, got {out.dtyp
 assert np.allclose(out, exact, atol=1e-6), f"gelu_kernel (approximate='none'): x/2 * (1 + erf(x/sqrt 2)) expected, worst error {np.abs(out - exact).max():.2e}"
 tanh_form = 0.5 * x64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64**3)))
 out = gelu_kernel(x_val, approximate="tanh")
-assert np.allclose(out, tanh_form, atol=1e-6), "gelu_kernel (approximate='tanh'): expected the tanh form"
-assert out.dtype == np.float32, "gelu_kernel (approximate='tanh') should keep float32"
+assert not np.allclose(out, exact, atol=1e-6), (
+    "gelu_kernel(approximate='tanh') gave the exact (erf) form: with approximate == 'tanh' compute the tanh form"
+)
+assert np.allclose(out, tanh_form, atol=1e-6), (
+    f"gelu_kernel (approximate='tanh'): expected the tanh form x/2 * (1 + tanh(u)), worst error {np.abs(out - tanh_form).max():.2e}"
+)
+assert out.dtype == np.float32, f"gelu_kernel (approximate='tanh') should keep float32, got {out.dtype}"
+assert gelu_kernel(x64).dtype == np.float64, "gelu_kernel should keep float64 too"
+
+rng = unseen_rng("test-gelu-kernel")
+x = (rng.standard_normal((4, 6)) * 3).astype(np.float32)
+observe("gelu_kernel(x), float32 (4, 6)", gelu_kernel(x), rtol=1e-5, atol=1e-6)
+observe("gelu_kernel(x, approximate='tanh'), float32 (4, 6)", gelu_kernel(x, approximate="tanh"), rtol=1e-5, atol=1e-6)
+x64 = rng.standard_normal((2, 5)) * 3
+observe("gelu_kernel(x), float64 (2, 5)", gelu_kernel(x64), rtol=1e-6, atol=1e-6)
+observe("gelu_kernel(x, approximate='tanh'), float64 (2, 5)", gelu_kernel(x64, approximate="tanh"), rtol=1e-9, atol=1e-12)
 
 
 # %% [markdown]
@@ -378,6 +437,15 @@ expected = 0.5 * (1 + t_val) + 0.5 * x_val * (1 - t_val**2) * math.sqrt(2 / math
 (grad,) = gelu_backward(g_val, node_for("gelu", x_val, 0.5 * x_val * (1 + t_val), approximate="tanh"))
 assert np.allclose(grad, g_val * expected, atol=1e-6), "gelu_backward (approximate='tanh'): expected the tanh form's derivative"
 
+rng = unseen_rng("test-gelu-backward")
+x, g = rng.standard_normal((3, 5)) * 2, rng.standard_normal((3, 5))
+exact_out = x * np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x.ravel()]).reshape(x.shape)
+observe("gelu_backward(g, node of x), approximate='none'",
+        gelu_backward(g, node_for("gelu", x, exact_out, approximate="none"))[0], rtol=1e-5, atol=1e-6)
+u = math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)
+observe("gelu_backward(g, node of x), approximate='tanh'",
+        gelu_backward(g, node_for("gelu", x, 0.5 * x * (1 + np.tanh(u)), approximate="tanh"))[0], rtol=1e-9, atol=1e-12)
+
 
 # %% [markdown]
 # ## 5. Softmax and log-softmax
@@ -416,7 +484,9 @@ def softmax_kernel(x: np.ndarray, dim: int) -> np.ndarray:
     """Softmax of ``x`` along axis ``dim`` (non-negative); same shape and dtype as ``x``.
 
     Every slice along ``dim`` sums to 1; finite for inputs of +-1000 and for equal values.
-    Hint: subtract ``x.max(axis=dim, keepdims=True)`` before ``np.exp``.
+    Hint: subtract the maximum along ``dim``, kept as an axis of size 1 so that it broadcasts
+    against ``x``, before exponentiating; normalize by the sum along ``dim``, kept the same way.
+    If you are stuck: ``x.max(axis=dim, keepdims=True)``.
     """
     ### BEGIN SOLUTION
     e = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -425,17 +495,49 @@ def softmax_kernel(x: np.ndarray, dim: int) -> np.ndarray:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-softmax-kernel", "locked": true, "points": 2, "solution": false, "schema_version": 3}
-x_val = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype=np.float32)
+# A square input: a sum or max without keepdims=True gives wrong values here, not a broadcasting error.
+x_val = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0], [0.0, 4.0, -2.0]], dtype=np.float32)
 expected = np.exp(x_val) / np.exp(x_val).sum(axis=1, keepdims=True)
 out = softmax_kernel(x_val, dim=1)
 assert out.dtype == np.float32, f"softmax_kernel should keep float32, got {out.dtype}"
-assert np.allclose(out, expected, atol=1e-6), f"softmax_kernel(dim=1): expected {expected.tolist()}, got {out.tolist()}"
+assert out.shape == x_val.shape, f"softmax_kernel must keep the shape {x_val.shape}, got {out.shape}"
+assert np.allclose(out.sum(axis=1), 1.0, atol=1e-6), (
+    f"softmax_kernel(dim=1): every row must sum to 1, the sums are {out.sum(axis=1).tolist()}: "
+    "reduce with keepdims=True so the sum over dim broadcasts back along dim"
+)
+assert np.allclose(out, expected, atol=1e-6), (
+    f"softmax_kernel(dim=1): expected {expected.tolist()}, got {out.tolist()} "
+    "(reduce the max and the sum along dim, both with keepdims=True)"
+)
 expected0 = np.exp(x_val) / np.exp(x_val).sum(axis=0, keepdims=True)
-assert np.allclose(softmax_kernel(x_val, dim=0), expected0, atol=1e-6), "softmax_kernel(dim=0) must normalize each column"
-with np.errstate(over="raise", invalid="raise"):
+out0 = softmax_kernel(x_val, dim=0)
+assert np.allclose(out0, expected0, atol=1e-6), (
+    f"softmax_kernel(dim=0) must normalize each column (reduce along axis dim), got column sums {out0.sum(axis=0).tolist()}"
+)
+with np.errstate(over="ignore", invalid="ignore"):  # a naive softmax shows its nan here, as a value
     extreme = softmax_kernel(np.array([[1000.0, -1000.0, 1000.0]], dtype=np.float32), dim=1)
-assert np.allclose(extreme, [[0.5, 0.0, 0.5]]), f"softmax_kernel: logits (1000, -1000, 1000) should give (0.5, 0, 0.5), got {extreme} (subtract the max first)"
+assert np.all(np.isfinite(extreme)), (
+    f"softmax_kernel: logits (1000, -1000, 1000) gave {extreme.tolist()}: exp(1000) overflows to inf, and "
+    "inf / inf is nan (subtract the max first)"
+)
+assert np.allclose(extreme, [[0.5, 0.0, 0.5]]), (
+    f"softmax_kernel: logits (1000, -1000, 1000) should give (0.5, 0, 0.5), got {extreme.tolist()} (subtract the max first)"
+)
 assert np.allclose(softmax_kernel(np.full((2, 4), 7.0, dtype=np.float32), dim=1), 0.25), "softmax_kernel: equal values give equal probabilities"
+
+rng = unseen_rng("test-softmax-kernel")
+x = (rng.standard_normal((3, 5)) * 3).astype(np.float32)
+observe("softmax_kernel(x, dim=1), float32 (3, 5)", softmax_kernel(x, dim=1), rtol=1e-4, atol=1e-6)
+observe("softmax_kernel(x, dim=0), float32 (3, 5)", softmax_kernel(x, dim=0), rtol=1e-4, atol=1e-6)
+x3 = rng.standard_normal((2, 3, 4)).astype(np.float32)
+observe("softmax_kernel(x, dim=1), float32 (2, 3, 4)", softmax_kernel(x3, dim=1), rtol=1e-4, atol=1e-6)
+observe("softmax_kernel(x, dim=2), float32 (2, 3, 4)", softmax_kernel(x3, dim=2), rtol=1e-4, atol=1e-6)
+observe("softmax_kernel(x, dim=0), float64 (4, 3)", softmax_kernel(rng.standard_normal((4, 3)), dim=0), rtol=1e-9, atol=1e-12)
+big = (rng.standard_normal((2, 4)) * 1000).astype(np.float32)
+with np.errstate(over="ignore", invalid="ignore"):
+    observe("softmax_kernel(logits of size ~1000, dim=1)", softmax_kernel(big, dim=1), rtol=1e-3, atol=1e-6)
+equal = np.full((2, int(rng.integers(2, 9))), rng.standard_normal() * 100, dtype=np.float32)
+observe("softmax_kernel(equal values, dim=1)", softmax_kernel(equal, dim=1), rtol=1e-4, atol=1e-6)
 
 
 # %% [markdown]
@@ -470,10 +572,15 @@ def softmax_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-softmax-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(0)
-x_val, g_val = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+x_val, g_val = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))  # square: a missing keepdims gives wrong values
 for dim in (0, 1):
     s_val = np.exp(x_val) / np.exp(x_val).sum(axis=dim, keepdims=True)
     (grad,) = softmax_backward(g_val, node_for("softmax", x_val, s_val, dim=dim))
+    assert grad.shape == x_val.shape, f"softmax_backward(dim={dim}): the gradient has the input's shape (4, 4), got {grad.shape}"
+    assert not np.allclose(grad, g_val * s_val * (1 - s_val)), (
+        f"softmax_backward(dim={dim}): grad * s * (1 - s) is only the diagonal of the Jacobian; every s_i depends on "
+        "every x_k: use s * (grad - sum(grad * s, dim))"
+    )
     # the full Jacobian, slice by slice: d s_i / d x_k = s_i (delta_ik - s_k)
     expected = np.zeros_like(x_val)
     for j in range(x_val.shape[1 - dim]):
@@ -484,7 +591,16 @@ for dim in (0, 1):
             expected[:, j] = row
         else:
             expected[j] = row
-    assert np.allclose(grad, expected), f"softmax_backward(dim={dim}): expected s * (grad - sum(grad * s, dim)) along dim {dim}"
+    assert np.allclose(grad, expected), (
+        f"softmax_backward(dim={dim}): expected s * (grad - sum(grad * s, dim)), the sum taken along dim {dim} "
+        "with keepdims=True so it broadcasts back along that dim"
+    )
+
+rng = unseen_rng("test-softmax-backward")
+for shape, dim in (((3, 5), 1), ((3, 5), 0), ((2, 3, 4), 2), ((2, 3, 4), 0)):
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    s = np.exp(x) / np.exp(x).sum(axis=dim, keepdims=True)
+    observe(f"softmax_backward(g, node of x), shape {shape}, dim={dim}", softmax_backward(g, node_for("softmax", x, s, dim=dim))[0])
 
 
 # %% [markdown]
@@ -508,18 +624,41 @@ def log_softmax_kernel(x: np.ndarray, dim: int) -> np.ndarray:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-log-softmax-kernel", "locked": true, "points": 2, "solution": false, "schema_version": 3}
-x_val = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype=np.float32)
+x_val = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0], [0.0, 4.0, -2.0]], dtype=np.float32)  # square, as for softmax
 expected = np.log(np.exp(x_val) / np.exp(x_val).sum(axis=1, keepdims=True))
 out = log_softmax_kernel(x_val, dim=1)
 assert out.dtype == np.float32, f"log_softmax_kernel should keep float32, got {out.dtype}"
-assert np.allclose(out, expected, atol=1e-6), f"log_softmax_kernel(dim=1): expected {expected.tolist()}, got {out.tolist()}"
+assert out.shape == x_val.shape, f"log_softmax_kernel must keep the shape {x_val.shape}, got {out.shape}"
+assert np.allclose(out, expected, atol=1e-6), (
+    f"log_softmax_kernel(dim=1): expected {expected.tolist()}, got {out.tolist()} "
+    "(reduce the max and the sum along dim, both with keepdims=True)"
+)
 expected0 = np.log(np.exp(x_val) / np.exp(x_val).sum(axis=0, keepdims=True))
-assert np.allclose(log_softmax_kernel(x_val, dim=0), expected0, atol=1e-6), "log_softmax_kernel(dim=0) works on columns"
-with np.errstate(over="raise", divide="raise", invalid="raise"):
+assert np.allclose(log_softmax_kernel(x_val, dim=0), expected0, atol=1e-6), "log_softmax_kernel(dim=0) works on columns (reduce along axis dim)"
+with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # a naive form shows its inf or nan here, as a value
     extreme = log_softmax_kernel(np.array([[1000.0, -1000.0, 1000.0]], dtype=np.float32), dim=1)
+assert np.all(np.isfinite(extreme[:, [0, 2]])), (
+    f"log_softmax_kernel: logits (1000, -1000, 1000) gave {extreme.tolist()}: exp(1000) overflows to inf "
+    "(subtract the max first)"
+)
+assert np.all(np.isfinite(extreme)), (
+    f"log_softmax_kernel: logits (1000, -1000, 1000) gave {extreme.tolist()}: that is the log of a softmax that "
+    "rounded to 0; compute (x - max) - log(sum(exp(x - max))) instead"
+)
 assert np.allclose(extreme, [[-math.log(2), -2000 - math.log(2), -math.log(2)]]), (
     f"log_softmax_kernel: logits (1000, -1000, 1000) should give (-log 2, -2000 - log 2, -log 2), got {extreme}"
 )
+
+rng = unseen_rng("test-log-softmax-kernel")
+x = (rng.standard_normal((3, 5)) * 3).astype(np.float32)
+observe("log_softmax_kernel(x, dim=1), float32 (3, 5)", log_softmax_kernel(x, dim=1), rtol=1e-4, atol=1e-5)
+observe("log_softmax_kernel(x, dim=0), float32 (3, 5)", log_softmax_kernel(x, dim=0), rtol=1e-4, atol=1e-5)
+x3 = rng.standard_normal((2, 3, 4)).astype(np.float32)
+observe("log_softmax_kernel(x, dim=2), float32 (2, 3, 4)", log_softmax_kernel(x3, dim=2), rtol=1e-4, atol=1e-5)
+observe("log_softmax_kernel(x, dim=1), float64 (4, 3)", log_softmax_kernel(rng.standard_normal((4, 3)), dim=1), rtol=1e-9, atol=1e-12)
+big = (rng.standard_normal((2, 4)) * 1000).astype(np.float32)
+with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+    observe("log_softmax_kernel(logits of size ~1000, dim=1)", log_softmax_kernel(big, dim=1), rtol=1e-4, atol=1e-3)
 
 
 # %% [markdown]
@@ -546,12 +685,23 @@ def log_softmax_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-log-softmax-backward", "locked": true, "points": 2, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(1)
-x_val, g_val = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+x_val, g_val = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))  # square: a missing keepdims gives wrong values
 for dim in (0, 1):
     s_val = np.exp(x_val) / np.exp(x_val).sum(axis=dim, keepdims=True)
     (grad,) = log_softmax_backward(g_val, node_for("log_softmax", x_val, np.log(s_val), dim=dim))
+    assert grad.shape == x_val.shape, f"log_softmax_backward(dim={dim}): the gradient has the input's shape (4, 4), got {grad.shape}"
     expected = g_val - s_val * g_val.sum(axis=dim, keepdims=True)
-    assert np.allclose(grad, expected), f"log_softmax_backward(dim={dim}): expected grad - softmax * sum(grad, dim)"
+    assert np.allclose(grad, expected), (
+        f"log_softmax_backward(dim={dim}): expected grad - softmax * sum(grad, dim), with softmax = exp(node.out) "
+        f"and the sum taken along dim {dim} with keepdims=True"
+    )
+
+rng = unseen_rng("test-log-softmax-backward")
+for shape, dim in (((3, 5), 1), ((3, 5), 0), ((2, 3, 4), 1)):
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    log_s = np.log(np.exp(x) / np.exp(x).sum(axis=dim, keepdims=True))
+    observe(f"log_softmax_backward(g, node of x), shape {shape}, dim={dim}",
+            log_softmax_backward(g, node_for("log_softmax", x, log_s, dim=dim))[0])
 
 
 # %% [markdown]

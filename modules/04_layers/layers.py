@@ -273,10 +273,13 @@ class Module:
 
 
 # %% [markdown]
-# The tests below check errors with Module 01's `expect_error`.
+# The tests below check errors with Module 01's `expect_error`. Each test cell first checks
+# fixed inputs with asserts that say what is wrong, then calls your function again on inputs
+# from `unseen_rng(...)` and hands the results to `observe` (Module 01 explains both): that
+# second part is what the grader compares with the reference solution.
 
 # %% nbgrader={"grade": false, "grade_id": "given-expect-error-import", "locked": true, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 
 # %% [markdown]
@@ -334,7 +337,7 @@ def walk_modules(module: Module, prefix: str = "") -> Iterator[tuple[str, Module
 class Leaf(Module):
     def __init__(self) -> None:
         super().__init__()
-        self.weight = Parameter(np.ones(2))
+        self.weight = Parameter(np.ones(2, dtype=np.float32))
 
 
 class Branch(Module):
@@ -346,19 +349,53 @@ class Branch(Module):
 
 shared = Leaf()
 tree = Branch(Branch(Leaf(), shared), shared)
-names = [name for name, _ in walk_modules(tree)]
-assert names == ["", "left", "left.left", "left.right"], (
-    f"walk_modules: expected ['', 'left', 'left.left', 'left.right'] (self first, depth-first, a shared module once), got {names}"
+walked = list(walk_modules(tree))
+names = [name for name, _ in walked]
+assert len(walked) == len({id(m) for _, m in walked}), (
+    f"walk_modules yielded a module twice ({names}): a module reachable twice (shared) is yielded only the first "
+    "time it is met; compare id(module)"
 )
-modules_walked = [m for _, m in walk_modules(tree)]
-assert modules_walked[0] is tree and modules_walked[3] is shared, "walk_modules: yield the module objects themselves"
+assert not any(name.startswith(".") for name in names), (
+    f"walk_modules: when the prefix is empty a child is named just by its own name ('left', not '.left'); got {names}"
+)
+assert names == ["", "left", "left.left", "left.right"], (
+    f"walk_modules: expected ['', 'left', 'left.left', 'left.right'] (self first, then each child in the order they "
+    f"were assigned, each followed by its own descendants; a shared module once), got {names}"
+)
+assert walked[0][1] is tree and walked[3][1] is shared, "walk_modules: yield the module objects themselves"
+wide = Branch(Leaf(), Branch(Leaf(), Leaf()))
+names = [name for name, _ in walk_modules(wide)]
+assert names == ["", "left", "right", "right.left", "right.right"], (
+    "walk_modules: expected ['', 'left', 'right', 'right.left', 'right.right'] (depth-first, children in the order "
+    f"they were assigned), got {names}"
+)
 prefixed = [name for name, _ in walk_modules(tree.left, "encoder")]
 assert prefixed == ["encoder", "encoder.left", "encoder.right"], f"walk_modules with prefix 'encoder': got {prefixed}"
 assert [name for name, _ in walk_modules(Leaf())] == [""], "walk_modules: a module without children yields only itself"
-### BEGIN HIDDEN TESTS
-wide = Branch(Leaf(), Branch(Leaf(), Leaf()))
-assert [name for name, _ in walk_modules(wide)] == ["", "left", "right", "right.left", "right.right"]
-### END HIDDEN TESTS
+parameter_names = [name for name, _ in tree.named_parameters()]
+assert parameter_names == ["left.left.weight", "left.right.weight"], (
+    "walk_modules: named_parameters() and state_dict() list the parameters in the order of your walk, a shared one "
+    f"once under its first name: expected ['left.left.weight', 'left.right.weight'], got {parameter_names}"
+)
+
+# Graded: a tree drawn for the run, with modules shared under several names.
+rng = unseen_rng("test-walk-modules")
+pool: list[Module] = [Leaf() for _ in range(3)]
+child_names = ("enc", "dec", "mlp", "head", "attn")
+for _ in range(int(rng.integers(4, 8))):
+    node = Module()
+    picks = rng.choice(len(pool), size=int(rng.integers(1, 4)))  # may repeat: one module under two names
+    for child_name, index in zip(rng.permutation(child_names), picks):
+        setattr(node, str(child_name), pool[int(index)])
+    pool.append(node)
+for tag, member in enumerate(pool):
+    member.tag = tag
+root = pool[-1]
+observe("walk_modules(root): names", [name for name, _ in walk_modules(root)])
+observe("walk_modules(root): which module each is", [member.tag for _, member in walk_modules(root)])
+observe("walk_modules(root, 'model'): names", [name for name, _ in walk_modules(root, "model")])
+observe("walk_modules(pool[-2], 'sub'): names", [name for name, _ in walk_modules(pool[-2], "sub")])
+observe("root.named_parameters(): names", [name for name, _ in root.named_parameters()])
 
 # %% [markdown]
 # Parameters come from the same walk: `named_parameters()` visits each module of the walk
@@ -403,7 +440,9 @@ def run_with_hooks(module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]
     Pre-hooks: ``hook(module, args)``, a non-None result replaces ``args`` (wrapped in a tuple if
     it is not one). Forward hooks: ``hook(module, args, output)``, a non-None result replaces
     ``output``. Both in registration order.
-    Hint: loop over ``list(module._forward_pre_hooks.values())``, then the same for ``_forward_hooks``.
+    Hint: loop over a copy of each table's hooks (a hook may remove itself while it runs):
+    first the pre-hooks, then ``forward``, then the forward hooks.
+    If you are stuck: ``for hook in list(module._forward_pre_hooks.values()):``.
     """
     ### BEGIN SOLUTION
     for hook in list(module._forward_pre_hooks.values()):
@@ -435,20 +474,79 @@ assert run_with_hooks(scale, (3.0,), {}) == 6.0, "run_with_hooks: hooks that ret
 assert calls == [("pre", scale, (3.0,)), ("post", scale, (3.0,), 6.0)], (
     f"run_with_hooks: expected the pre-hook called as hook(module, args), then forward, then hook(module, args, output); calls were {calls}"
 )
+wrapped = Scale()
+wrapped._forward_pre_hooks[3] = lambda m, args: 5.0  # not a tuple
+outcome = error_name(lambda: run_with_hooks(wrapped, (3.0,), {}))
+assert outcome == "nothing", (
+    f"run_with_hooks: a forward-pre hook that returns 5.0 made the call raise {outcome}: a result that is not a "
+    "tuple is wrapped into a 1-tuple, (5.0,)"
+)
+assert run_with_hooks(wrapped, (3.0,), {}) == 10.0, (
+    "run_with_hooks: a forward-pre hook's non-None result replaces args: it returned 5.0, so forward(5.0) gives 10.0"
+)
 scale._forward_pre_hooks[3] = lambda m, args: 5.0  # not a tuple: wrapped into (5.0,)
 scale._forward_pre_hooks[4] = lambda m, args: (args[0] + 1,)  # sees the replaced args
 scale._forward_hooks[5] = lambda m, args, out: out + 100
 scale._forward_hooks[6] = lambda m, args, out: -out  # sees the replaced output
 calls.clear()
 result = run_with_hooks(scale, (3.0,), {})
+assert result != 12.0, (
+    "run_with_hooks: a forward hook's non-None result replaces the output: the hooks returned 112, then -112, "
+    "but you returned forward's 12.0"
+)
 assert result == -112.0, f"run_with_hooks: pre-hooks give args (6.0,), forward 12, hooks 112 then -112; got {result}"
 assert calls[1] == ("post", scale, (6.0,), 12.0), "run_with_hooks: forward hooks receive the args after the pre-hooks"
 
 one_shot = Scale()
-one_shot._forward_hooks[7] = lambda m, args, out: m._forward_hooks.pop(7) and None
-assert run_with_hooks(one_shot, (1.0,), {}) == 2.0 and not one_shot._forward_hooks, (
-    "run_with_hooks: a hook that removes itself while running must not break the loop (iterate over a copy)"
+one_shot._forward_pre_hooks[7] = lambda m, args: m._forward_pre_hooks.pop(7) and None
+one_shot._forward_hooks[8] = lambda m, args, out: m._forward_hooks.pop(8) and None
+outcome = error_name(lambda: run_with_hooks(one_shot, (1.0,), {}))
+assert outcome == "nothing", (
+    f"run_with_hooks: hooks that remove themselves while running made the call raise {outcome}: iterate over a "
+    "copy of the hooks, list(...), not over the dict itself"
 )
+assert not one_shot._forward_pre_hooks and not one_shot._forward_hooks, "run_with_hooks: each one-shot hook runs once"
+
+
+# Graded: hook chains drawn for the run. Each hook logs what it saw.
+def logging_pre_hook(kind: int, shift: float, log: list[float]) -> Callable[..., Any]:
+    def hook(module: Module, args: tuple[Any, ...]) -> Any:
+        log.append(float(args[0]))
+        if kind == 1:
+            return args[0] + shift  # not a tuple
+        if kind == 2:
+            return (args[0] + shift,)
+        return None
+    return hook
+
+
+def logging_forward_hook(kind: int, factor: float, log: list[float]) -> Callable[..., Any]:
+    def hook(module: Module, args: tuple[Any, ...], output: Any) -> Any:
+        log.extend([float(args[0]), float(output)])
+        return output * factor if kind else None
+    return hook
+
+
+def removing_hook(table: dict[int, Any], key: int, log: list[float]) -> Callable[..., Any]:
+    def hook(module: Module, *args: Any) -> None:
+        log.append(-1000.0 - key)
+        table.pop(key)
+    return hook
+
+
+rng = unseen_rng("test-run-with-hooks")
+for trial in range(4):
+    module, log = Scale(), []
+    for key in range(int(rng.integers(0, 4))):
+        module._forward_pre_hooks[key] = logging_pre_hook(int(rng.integers(0, 3)), float(rng.integers(-5, 6)), log)
+    for key in range(10, 10 + int(rng.integers(0, 4))):
+        module._forward_hooks[key] = logging_forward_hook(int(rng.integers(0, 2)), float(rng.integers(-3, 4)), log)
+    table = module._forward_pre_hooks if rng.integers(0, 2) else module._forward_hooks
+    table[20] = removing_hook(table, 20, log)
+    x, factor = float(rng.integers(-9, 10)), float(rng.integers(1, 5))
+    observe(f"trial {trial}: run_with_hooks(module, (x,), {{'factor': f}})", float(run_with_hooks(module, (x,), {"factor": factor})))
+    observe(f"trial {trial}: what the hooks saw, in call order", log)
+    observe(f"trial {trial}: hooks left (pre, forward)", [len(module._forward_pre_hooks), len(module._forward_hooks)])
 
 # %% [markdown]
 # Through `Module`'s own methods, with handles:
@@ -479,9 +577,13 @@ print("the forward hook ran once, on its own module:", seen_shapes)
 # With `strict=True`, missing or unexpected keys raise a `KeyError` that names every one of
 # them. With `strict=False` they are allowed: the keys that match are loaded, and both lists
 # are returned as `IncompatibleKeys(missing_keys, unexpected_keys)`, like PyTorch's named
-# tuple (also with `strict=True`, when both are empty). Values may be Tensors or NumPy
-# arrays. **Check everything before copying anything**: a load that fails leaves the model
-# as it was.
+# tuple (also with `strict=True`, when both are empty): the missing keys in the model's
+# order (its `state_dict()` order), the unexpected ones in the checkpoint's order. Values
+# may be Tensors or NumPy arrays; each is copied into the existing array, which keeps its
+# dtype (a float64 checkpoint loads into a float32 parameter as float32) and shares no
+# memory with the checkpoint. A wrong shape is an error with `strict=False` too.
+# **Check everything before copying anything**: a load that fails leaves the model as it
+# was.
 #
 # ### Your task: `load_state`
 
@@ -493,8 +595,10 @@ def load_state(module: Module, state_dict: dict[str, Any], strict: bool = True) 
     ShapeError naming the key and both shapes for a wrong shape; with ``strict``, KeyError
     naming every missing and unexpected key. Nothing is modified unless all checks pass.
     Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``.
-    Hint: ``dict(itertools.chain(module.named_parameters(), module.named_buffers()))`` maps each
-    key to the live tensor; ``np.shape(value.data if isinstance(value, Tensor) else value)``.
+    Hint: first map each of the model's keys to its live tensor (its parameters, then its
+    buffers, by dotted name); compare the keys, then every shape; copy only once all passed.
+    If you are stuck: ``dict(itertools.chain(module.named_parameters(), module.named_buffers()))``
+    gives that map; ``tensor.data[...] = array`` copies in place.
     """
     ### BEGIN SOLUTION
     own = dict(itertools.chain(module.named_parameters(), module.named_buffers()))
@@ -526,14 +630,20 @@ class Pair(Module):
     def __init__(self) -> None:
         super().__init__()
         self.first = Leaf()
-        self.scale = Parameter(np.zeros(3))
+        self.scale = Parameter(np.zeros(3, dtype=np.float32))
 
 
 model = Pair()
 weight = model.first.weight
-result = load_state(model, {"first.weight": np.array([5.0, 6.0]), "scale": Tensor([1.0, 2.0, 3.0])})
-assert weight.numpy().tolist() == [5.0, 6.0], "load_state: values are copied into the existing parameter (in place)"
+source = np.array([5.0, 6.0])  # float64, loaded into a float32 parameter
+result = load_state(model, {"first.weight": source, "scale": Tensor([1.0, 2.0, 3.0])})
 assert model.first.weight is weight, "load_state: the parameter object must stay the same (an optimizer holds it)"
+assert weight.numpy().tolist() == [5.0, 6.0], "load_state: values are copied into the existing parameter (in place)"
+source[0] = -1.0
+assert weight.dtype == np.float32 and weight.numpy()[0] == 5.0, (
+    "load_state: copy the values into the existing array (tensor.data[...] = value): the parameter keeps its float32 "
+    f"dtype and shares no memory with the checkpoint; got dtype {weight.dtype}, values {weight.numpy().tolist()}"
+)
 assert model.scale.numpy().tolist() == [1.0, 2.0, 3.0], "load_state: every key is loaded, Tensor or array"
 assert result == IncompatibleKeys([], []), f"load_state: a complete load returns IncompatibleKeys([], []), got {result}"
 expect_error(KeyError, lambda: load_state(model, {"first.weight": np.zeros(2)}), "scale",
@@ -542,16 +652,89 @@ expect_error(KeyError, lambda: load_state(model, {"first.weight": np.zeros(2), "
              "extra", what="load_state with an unexpected key 'extra'")
 expect_error(ShapeError, lambda: load_state(model, {"first.weight": np.zeros(4), "scale": np.zeros(3)}),
              "first.weight", "(4,)", "(2,)", what="load_state with first.weight of shape (4,) instead of (2,)")
-assert model.scale.numpy().tolist() == [1.0, 2.0, 3.0], "load_state: a failed load must not change anything"
+expect_error(ShapeError, lambda: load_state(model, {"first.weight": np.zeros(2), "scale": np.zeros(4)}),
+             "scale", "(4,)", "(3,)", what="load_state with scale of shape (4,) instead of (3,)")
+assert weight.numpy().tolist() == [5.0, 6.0] and model.scale.numpy().tolist() == [1.0, 2.0, 3.0], (
+    "load_state: a failed load must not change anything: check every key and every shape before copying any value "
+    f"(after the failed loads first.weight is {weight.numpy().tolist()})"
+)
+expect_error(ShapeError, lambda: load_state(model, {"scale": np.zeros((3, 1))}, strict=False), "scale",
+             what="load_state(strict=False) with scale of shape (3, 1) (a wrong shape is an error with strict=False too)")
 result = load_state(model, {"scale": np.full(3, 9.0), "extra": np.zeros(1)}, strict=False)
 assert result.missing_keys == ["first.weight"] and result.unexpected_keys == ["extra"], (
     f"load_state(strict=False) should return missing ['first.weight'] and unexpected ['extra'], got {result}"
 )
 assert model.scale.numpy().tolist() == [9.0, 9.0, 9.0], "load_state(strict=False) still loads the keys that match"
-### BEGIN HIDDEN TESTS
-expect_error(ShapeError, lambda: load_state(model, {"scale": np.zeros((3, 1))}, strict=False), "scale",
-             what="load_state(strict=False) with a wrong shape")
-### END HIDDEN TESTS
+result = load_state(model, {"z": np.zeros(1), "a": np.zeros(1)}, strict=False)
+assert result == IncompatibleKeys(["scale", "first.weight"], ["z", "a"]), (
+    "load_state: the missing keys come in the model's order, the unexpected ones in the checkpoint's order: expected "
+    f"IncompatibleKeys(['scale', 'first.weight'], ['z', 'a']), got {result}"
+)
+
+
+# Graded: a model and checkpoints drawn for the run.
+class Holder(Module):
+    def __init__(self, shapes: list[tuple[int, ...]], child: Module | None = None) -> None:
+        super().__init__()
+        for number, shape in enumerate(shapes):
+            setattr(self, f"p{number}", Parameter(np.zeros(shape, dtype=np.float32)))
+        if child is not None:
+            self.child = child
+        self.register_buffer("count", Tensor(np.zeros(2, dtype=np.float32)))
+
+
+rng = unseen_rng("test-load-state")
+outer_shapes = [tuple(int(n) for n in rng.integers(1, 4, size=int(rng.integers(1, 3)))) for _ in range(int(rng.integers(1, 4)))]
+inner_shapes = [tuple(int(n) for n in rng.integers(1, 4, size=int(rng.integers(1, 3)))) for _ in range(int(rng.integers(1, 3)))]
+model = Holder(outer_shapes, Holder(inner_shapes))
+shapes = {f"p{n}": shape for n, shape in enumerate(outer_shapes)}
+shapes |= {f"child.p{n}": shape for n, shape in enumerate(inner_shapes)}
+shapes |= {"count": (2,), "child.count": (2,)}
+
+
+def owner_and_name(key: str) -> tuple[Module, str]:
+    return (model.child, key[len("child."):]) if key.startswith("child.") else (model, key)
+
+
+live = {key: getattr(*owner_and_name(key)) for key in shapes}  # the tensors before any load
+
+
+def checkpoint(keys: list[str]) -> dict[str, Any]:
+    """Random values for ``keys``: NumPy float64 arrays and float32 Tensors, in a drawn order."""
+    state = {}
+    for key in rng.permutation(keys):
+        values = rng.standard_normal(shapes[str(key)])
+        state[str(key)] = values if rng.integers(0, 2) else Tensor(values, dtype=np.float32)
+    return state
+
+
+def observe_state(label: str) -> None:
+    for key, tensor in live.items():
+        observe(f"{label}: {key}", tensor.data)
+
+
+keys = list(shapes)
+result = load_state(model, checkpoint(keys))
+observe("complete load: missing keys", list(result.missing_keys))
+observe("complete load: unexpected keys", list(result.unexpected_keys))
+observe_state("after the complete load")
+observe("the same tensor objects after a load", [getattr(*owner_and_name(key)) is live[key] for key in keys])
+dropped = str(rng.choice(keys))
+state = checkpoint([key for key in keys if key != dropped])
+observe("strict load with a key missing raises", error_name(lambda: load_state(model, state)))
+state = {**checkpoint(keys), "extra": np.zeros(1)}
+observe("strict load with an unexpected key raises", error_name(lambda: load_state(model, state)))
+state, wrong, strict = checkpoint(keys), str(rng.choice(keys)), bool(rng.integers(0, 2))
+state[wrong] = np.zeros(shapes[wrong] + (2,))
+observe("load with one wrong shape raises", error_name(lambda: load_state(model, state, strict=strict)))
+observe_state("after the failed loads")
+state = checkpoint([key for key in keys if rng.integers(0, 3)])
+state["unknown." + dropped] = np.zeros(1)
+result = load_state(model, state, strict=False)
+observe("load(strict=False): missing keys", list(result.missing_keys))
+observe("load(strict=False): unexpected keys", list(result.unexpected_keys))
+observe_state("after the load with strict=False")
+
 
 # %% [markdown]
 # ## 6. `Linear`
@@ -592,10 +775,12 @@ expect_error(ShapeError, lambda: load_state(model, {"scale": np.zeros((3, 1))}, 
 def linear_kernel(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``input @ weight.T + bias``: ``(..., in) -> (..., out)`` for ``weight`` of shape ``(out, in)``.
 
-    ``bias`` of shape ``(out,)`` or None (no bias).
-    Hint: ``weight.T`` is the transpose; add the bias only if there is one. For speed,
-    flatten the leading dimensions into rows first (one 2-D matmul is faster than NumPy's
-    batched one) and add the bias in place (``output += bias`` allocates no second array).
+    ``bias`` of shape ``(out,)`` or None (no bias). Any leading dimensions pass through,
+    none included (a 1-d input ``(in,)`` gives ``(out,)``); float32 inputs give float32.
+    Hint: the weight is stored ``(out, in)``, so the rows of the input multiply its transpose;
+    add the bias only if there is one. For speed, flatten the leading dimensions into rows
+    first (one 2-D matmul is faster than NumPy's batched one), add the bias in place (no
+    second array), and give the result the input's leading dimensions back.
     """
     ### BEGIN SOLUTION
     # (rows, in); math.prod, not -1: a (0, in) or (N, 0) input is valid
@@ -609,15 +794,44 @@ def linear_kernel(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
 
 # %% nbgrader={"grade": true, "grade_id": "test-linear-kernel", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(0)
+# A square weight first: a missing transpose gives wrong values here, not a shape error.
+x_sq, w_sq, b_sq = rng.standard_normal((5, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3)
+out = linear_kernel(x_sq, w_sq, b_sq)
+assert not np.allclose(out, x_sq @ w_sq + b_sq), (
+    "linear_kernel computed input @ weight + bias: the weight is stored (out_features, in_features), so multiply "
+    "by its transpose, input @ weight.T"
+)
+assert not np.allclose(out, x_sq @ w_sq.T), "linear_kernel: the output lacks the bias: add bias, shape (out,), to every row"
+assert np.allclose(out, x_sq @ w_sq.T + b_sq), "linear_kernel: expected input @ weight.T + bias"
 x_val, w_val, b_val = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
 out = linear_kernel(x_val, w_val, b_val)
 assert out.shape == (5, 4), f"linear_kernel: (5, 3) inputs with a (4, 3) weight give (5, 4), got {out.shape}"
 assert np.allclose(out, x_val @ w_val.T + b_val), "linear_kernel: expected input @ weight.T + bias"
+outcome = error_name(lambda: linear_kernel(x_val, w_val, None))
+assert outcome == "nothing", f"linear_kernel(input, weight, None) raised {outcome}: bias=None means no bias, add one only if there is one"
 assert np.allclose(linear_kernel(x_val, w_val), x_val @ w_val.T), "linear_kernel: bias=None means no bias"
 batch = rng.standard_normal((2, 5, 3))
-assert np.allclose(linear_kernel(batch, w_val, b_val), batch @ w_val.T + b_val), (
-    "linear_kernel: leading batch dimensions pass through: (2, 5, 3) -> (2, 5, 4)"
+out = linear_kernel(batch, w_val, b_val)
+assert out.shape == (2, 5, 4), f"linear_kernel: leading batch dimensions pass through: (2, 5, 3) -> (2, 5, 4), got {out.shape}"
+assert np.allclose(out, batch @ w_val.T + b_val), "linear_kernel: wrong values for a (2, 5, 3) batch"
+out = linear_kernel(x_val[0], w_val, b_val)
+assert out.shape == (4,) and np.allclose(out, w_val @ x_val[0] + b_val), (
+    f"linear_kernel: a 1-d input (3,) gives a (4,) output, got shape {out.shape}"
 )
+out = linear_kernel(x_val.astype(np.float32), w_val.astype(np.float32), b_val.astype(np.float32))
+assert out.dtype == np.float32, f"linear_kernel: float32 inputs give a float32 output, got {out.dtype}"
+
+rng = unseen_rng("test-linear-kernel")
+n, d_in, d_out = (int(v) for v in rng.integers(1, 7, size=3))
+x = rng.standard_normal((n, d_in)).astype(np.float32)
+w, b = rng.standard_normal((d_out, d_in)).astype(np.float32), rng.standard_normal(d_out).astype(np.float32)
+observe("linear_kernel(x, w, b), float32 (n, in), (out, in), (out,)", linear_kernel(x, w, b), rtol=1e-5, atol=1e-5)
+observe("linear_kernel(x, w, None)", linear_kernel(x, w, None), rtol=1e-5, atol=1e-5)
+observe("linear_kernel(batch, w, b), (2, 3, in)", linear_kernel(rng.standard_normal((2, 3, d_in)).astype(np.float32), w, b),
+        rtol=1e-5, atol=1e-5)
+observe("linear_kernel(vector, w, b), (in,)", linear_kernel(x[0], w, b), rtol=1e-5, atol=1e-5)
+x64, w64 = rng.standard_normal((3, 4)), rng.standard_normal((4, 4))
+observe("linear_kernel(x, w, b), float64 (3, 4), square (4, 4) weight", linear_kernel(x64, w64, rng.standard_normal(4)))
 
 
 # %% [markdown]
@@ -648,9 +862,11 @@ def linear_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ..
     ``grad`` has the output's shape ``(..., out)``. Returns ``(grad_input, grad_weight)`` or
     ``(grad_input, grad_weight, grad_bias)``: ``grad @ W`` of shape ``(..., in)``, ``G.T @ X``
     of shape ``(out, in)`` and ``G`` summed over rows, shape ``(out,)``, where ``G`` and ``X``
-    are ``grad`` and the input with their leading dimensions flattened into rows. ``None``
-    for an input whose ``requires_grad`` is False.
-    Hint: ``grad.reshape(-1, grad.shape[-1])``; the inputs are ``node.inputs`` (Tensors: use ``.data``).
+    are ``grad`` and the input with their leading dimensions flattened into rows (a 1-d
+    input is one row). ``None`` for an input whose ``requires_grad`` is False.
+    Hint: flatten ``grad`` into ``(N, out)`` and the input into ``(N, in)`` rows; give
+    ``grad_input`` the input's shape back. The inputs are ``node.inputs`` (Tensors: use ``.data``).
+    If you are stuck: ``grad.reshape(-1, grad.shape[-1])``.
     """
     ### BEGIN SOLUTION
     input, weight = node.inputs[0], node.inputs[1]
@@ -666,33 +882,71 @@ def linear_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ..
 
 # %% nbgrader={"grade": true, "grade_id": "test-linear-backward", "locked": true, "points": 3, "solution": false, "schema_version": 3}
 rng = np.random.default_rng(1)
-x_val, w_val, b_val = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
-g_val = rng.standard_normal((5, 4))
-grads = linear_backward(g_val, linear_node(x_val, w_val, b_val))
+# A square weight first: a transposed product gives wrong values here, not a shape error.
+x_sq, w_sq, b_sq, g_sq = rng.standard_normal((5, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal((5, 3))
+grads = linear_backward(g_sq, linear_node(x_sq, w_sq, b_sq))
 assert len(grads) == 3, f"linear_backward: a node with input, weight and bias needs 3 gradients, got {len(grads)}"
 grad_x, grad_w, grad_b = grads
-assert grad_x.shape == (5, 3) and np.allclose(grad_x, g_val @ w_val), "linear_backward: grad_input should be grad @ weight"
-assert grad_w.shape == (4, 3) and np.allclose(grad_w, g_val.T @ x_val), "linear_backward: grad_weight should be grad.T @ input"
+assert np.allclose(grad_x, g_sq @ w_sq), "linear_backward: grad_input should be grad @ weight (the weight is (out, in))"
+assert not np.allclose(grad_w, x_sq.T @ g_sq), (
+    "linear_backward: grad_weight came out transposed: it has the weight's layout (out, in), so it is grad.T @ input, "
+    "not input.T @ grad"
+)
+assert np.allclose(grad_w, g_sq.T @ x_sq), "linear_backward: grad_weight should be grad.T @ input"
+assert np.allclose(grad_b, g_sq.sum(axis=0)), "linear_backward: grad_bias should be grad summed over rows"
+x_val, w_val, b_val = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
+g_val = rng.standard_normal((5, 4))
+grad_x, grad_w, grad_b = linear_backward(g_val, linear_node(x_val, w_val, b_val))
+assert grad_x.shape == (5, 3) and np.allclose(grad_x, g_val @ w_val), "linear_backward: grad_input should be grad @ weight, shape (5, 3)"
+assert grad_w.shape == (4, 3) and np.allclose(grad_w, g_val.T @ x_val), (
+    f"linear_backward: grad_weight should be grad.T @ input, with the weight's shape (out, in) = (4, 3); got {grad_w.shape}"
+)
 assert grad_b.shape == (4,) and np.allclose(grad_b, g_val.sum(axis=0)), "linear_backward: grad_bias should be grad summed over rows"
-grads = linear_backward(g_val, linear_node(x_val, w_val))
-assert len(grads) == 2, "linear_backward: a node without bias has 2 inputs, so 2 gradients"
+outcome = error_name(lambda: linear_backward(g_val, linear_node(x_val, w_val)))
+assert outcome == "nothing", (
+    f"linear_backward raised {outcome} for a node without bias: its inputs are (input, weight), so return 2 gradients"
+)
+assert len(linear_backward(g_val, linear_node(x_val, w_val))) == 2, "linear_backward: a node without bias has 2 inputs, so 2 gradients"
 grads = linear_backward(g_val, linear_node(x_val, w_val, b_val, requires_grad=(False, True, True)))
 assert grads[0] is None, "linear_backward: an input that does not require grad gets None (skip the matmul)"
+grads = linear_backward(g_val, linear_node(x_val, w_val, b_val, requires_grad=(True, False, False)))
+assert grads[1] is None and grads[2] is None, "linear_backward: a frozen weight and bias (requires_grad False) get None"
 batch, g_batch = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
 grad_x, grad_w, grad_b = linear_backward(g_batch, linear_node(batch, w_val, b_val))
 assert grad_x.shape == (2, 5, 3) and np.allclose(grad_x, g_batch @ w_val), "linear_backward: grad_input keeps the (2, 5, 3) shape"
 assert grad_w.shape == (4, 3) and np.allclose(grad_w, np.einsum("bno,bni->oi", g_batch, batch)), (
     "linear_backward: grad_weight sums over every leading dimension: flatten (2, 5, 4) and (2, 5, 3) into rows first"
 )
-assert np.allclose(grad_b, g_batch.sum(axis=(0, 1))), "linear_backward: grad_bias sums over every leading dimension"
-### BEGIN HIDDEN TESTS
+assert grad_b.shape == (4,) and np.allclose(grad_b, g_batch.sum(axis=(0, 1))), (
+    f"linear_backward: grad_bias sums over every leading dimension, shape (4,); got shape {grad_b.shape}"
+)
 x1, g1 = rng.standard_normal(3), rng.standard_normal(4)
 grad_x, grad_w, grad_b = linear_backward(g1, linear_node(x1, w_val, b_val))
 assert grad_x.shape == (3,) and np.allclose(grad_x, g1 @ w_val), "linear_backward: a 1-d input (3,) gets a (3,) gradient"
 assert np.allclose(grad_w, np.outer(g1, x1)) and np.allclose(grad_b, g1), "linear_backward: a 1-d input is one row"
-grads = linear_backward(g_val, linear_node(x_val, w_val, b_val, requires_grad=(True, False, False)))
-assert grads[1] is None and grads[2] is None, "linear_backward: a frozen weight and bias get None"
-### END HIDDEN TESTS
+
+rng = unseen_rng("test-linear-backward")
+n, d_in, d_out = (int(v) for v in rng.integers(1, 7, size=3))
+x, w, b = rng.standard_normal((n, d_in)), rng.standard_normal((d_out, d_in)), rng.standard_normal(d_out)
+g = rng.standard_normal((n, d_out))
+for name, value in zip(("grad_input", "grad_weight", "grad_bias"), linear_backward(g, linear_node(x, w, b))):
+    observe(f"linear_backward, (n, in) input with bias: {name}", value)
+grads = linear_backward(g, linear_node(x, w))
+observe("linear_backward, no bias: number of gradients", len(grads))
+for name, value in zip(("grad_input", "grad_weight"), grads):
+    observe(f"linear_backward, no bias: {name}", value)
+batch, g_batch = rng.standard_normal((2, 3, d_in)), rng.standard_normal((2, 3, d_out))
+for name, value in zip(("grad_input", "grad_weight", "grad_bias"), linear_backward(g_batch, linear_node(batch, w, b))):
+    observe(f"linear_backward, (2, 3, in) input: {name}", value)
+for name, value in zip(("grad_input", "grad_weight", "grad_bias"), linear_backward(g[0], linear_node(x[0], w, b))):
+    observe(f"linear_backward, 1-d input: {name}", value)
+flags = tuple(bool(flag) for flag in rng.integers(0, 2, size=3))
+grads = linear_backward(g, linear_node(x, w, b, requires_grad=flags))
+observe("linear_backward, some inputs not requiring grad: which gradients are None", [grad is None for grad in grads])
+for number, grad in enumerate(grads):
+    if flags[number]:
+        observe(f"linear_backward, some inputs not requiring grad: gradient {number}", grad)
+
 
 # %% [markdown]
 # The function `torch.nn.functional.linear(input, weight, bias=None)` is one `dispatch` call

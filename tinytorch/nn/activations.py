@@ -40,7 +40,9 @@ def relu_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
 def sigmoid_kernel(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` elementwise, without overflow for large ``|x|``; keeps dtype.
 
-    Hint: compute ``z = np.exp(-np.abs(x))`` once, then ``np.where(x >= 0, ..., ...)``.
+    Hint: compute ``z = exp(-|x|)`` once (it never overflows), then pick elementwise, by the
+    sign of ``x``, between the form for ``x >= 0`` and the form for ``x < 0``.
+    If you are stuck: ``z = np.exp(-np.abs(x))``, then ``np.where(x >= 0, ..., ...)``.
     """
     ### BEGIN SOLUTION
     z = np.exp(-np.abs(x))
@@ -163,7 +165,9 @@ def softmax_kernel(x: np.ndarray, dim: int) -> np.ndarray:
     """Softmax of ``x`` along axis ``dim`` (non-negative); same shape and dtype as ``x``.
 
     Every slice along ``dim`` sums to 1; finite for inputs of +-1000 and for equal values.
-    Hint: subtract ``x.max(axis=dim, keepdims=True)`` before ``np.exp``.
+    Hint: subtract the maximum along ``dim``, kept as an axis of size 1 so that it broadcasts
+    against ``x``, before exponentiating; normalize by the sum along ``dim``, kept the same way.
+    If you are stuck: ``x.max(axis=dim, keepdims=True)``.
     """
     ### BEGIN SOLUTION
     e = np.exp(x - x.max(axis=dim, keepdims=True))

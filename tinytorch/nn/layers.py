@@ -232,7 +232,9 @@ def run_with_hooks(module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]
     Pre-hooks: ``hook(module, args)``, a non-None result replaces ``args`` (wrapped in a tuple if
     it is not one). Forward hooks: ``hook(module, args, output)``, a non-None result replaces
     ``output``. Both in registration order.
-    Hint: loop over ``list(module._forward_pre_hooks.values())``, then the same for ``_forward_hooks``.
+    Hint: loop over a copy of each table's hooks (a hook may remove itself while it runs):
+    first the pre-hooks, then ``forward``, then the forward hooks.
+    If you are stuck: ``for hook in list(module._forward_pre_hooks.values()):``.
     """
     ### BEGIN SOLUTION
     for hook in list(module._forward_pre_hooks.values()):
@@ -254,8 +256,10 @@ def load_state(module: Module, state_dict: dict[str, Any], strict: bool = True) 
     ShapeError naming the key and both shapes for a wrong shape; with ``strict``, KeyError
     naming every missing and unexpected key. Nothing is modified unless all checks pass.
     Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``.
-    Hint: ``dict(itertools.chain(module.named_parameters(), module.named_buffers()))`` maps each
-    key to the live tensor; ``np.shape(value.data if isinstance(value, Tensor) else value)``.
+    Hint: first map each of the model's keys to its live tensor (its parameters, then its
+    buffers, by dotted name); compare the keys, then every shape; copy only once all passed.
+    If you are stuck: ``dict(itertools.chain(module.named_parameters(), module.named_buffers()))``
+    gives that map; ``tensor.data[...] = array`` copies in place.
     """
     ### BEGIN SOLUTION
     own = dict(itertools.chain(module.named_parameters(), module.named_buffers()))
@@ -286,10 +290,12 @@ def load_state(module: Module, state_dict: dict[str, Any], strict: bool = True) 
 def linear_kernel(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``input @ weight.T + bias``: ``(..., in) -> (..., out)`` for ``weight`` of shape ``(out, in)``.
 
-    ``bias`` of shape ``(out,)`` or None (no bias).
-    Hint: ``weight.T`` is the transpose; add the bias only if there is one. For speed,
-    flatten the leading dimensions into rows first (one 2-D matmul is faster than NumPy's
-    batched one) and add the bias in place (``output += bias`` allocates no second array).
+    ``bias`` of shape ``(out,)`` or None (no bias). Any leading dimensions pass through,
+    none included (a 1-d input ``(in,)`` gives ``(out,)``); float32 inputs give float32.
+    Hint: the weight is stored ``(out, in)``, so the rows of the input multiply its transpose;
+    add the bias only if there is one. For speed, flatten the leading dimensions into rows
+    first (one 2-D matmul is faster than NumPy's batched one), add the bias in place (no
+    second array), and give the result the input's leading dimensions back.
     """
     ### BEGIN SOLUTION
     # (rows, in); math.prod, not -1: a (0, in) or (N, 0) input is valid
@@ -308,9 +314,11 @@ def linear_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ..
     ``grad`` has the output's shape ``(..., out)``. Returns ``(grad_input, grad_weight)`` or
     ``(grad_input, grad_weight, grad_bias)``: ``grad @ W`` of shape ``(..., in)``, ``G.T @ X``
     of shape ``(out, in)`` and ``G`` summed over rows, shape ``(out,)``, where ``G`` and ``X``
-    are ``grad`` and the input with their leading dimensions flattened into rows. ``None``
-    for an input whose ``requires_grad`` is False.
-    Hint: ``grad.reshape(-1, grad.shape[-1])``; the inputs are ``node.inputs`` (Tensors: use ``.data``).
+    are ``grad`` and the input with their leading dimensions flattened into rows (a 1-d
+    input is one row). ``None`` for an input whose ``requires_grad`` is False.
+    Hint: flatten ``grad`` into ``(N, out)`` and the input into ``(N, in)`` rows; give
+    ``grad_input`` the input's shape back. The inputs are ``node.inputs`` (Tensors: use ``.data``).
+    If you are stuck: ``grad.reshape(-1, grad.shape[-1])``.
     """
     ### BEGIN SOLUTION
     input, weight = node.inputs[0], node.inputs[1]
