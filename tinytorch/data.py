@@ -117,8 +117,11 @@ def batch_indices(
     ``generator.permutation(n)`` (a new one per call); ``generator`` may be None only when
     ``shuffle`` is False.
 
-    Hint: slice the order with ``order[start:start + batch_size]``; with ``drop_last`` stop
-    at ``n - n % batch_size``.
+    Hint: first the order of the ``n`` indices (one array), then consecutive slices of it,
+    each ``batch_size`` long, starting at 0, ``batch_size``, ``2 * batch_size``, ...; with
+    ``drop_last`` the starts stop where fewer than ``batch_size`` indices are left.
+
+    If you are stuck: the full batches end at ``n - n % batch_size``.
     """
     ### BEGIN SOLUTION
     order = generator.permutation(n) if shuffle else np.arange(n)
@@ -130,7 +133,9 @@ def batch_indices(
 def count_batches(n: int, batch_size: int, drop_last: bool) -> int:
     """Batches in one epoch of ``n`` samples: ``count_batches(10, 4, False) == 3``, ``(10, 4, True) == 2``.
 
-    Hint: the ceiling of ``n / b`` in integers is ``(n + b - 1) // b``.
+    Hint: without ``drop_last`` a short last batch counts too: round up, in integers.
+
+    If you are stuck: adding ``b - 1`` before a floor division by ``b`` rounds up.
     """
     ### BEGIN SOLUTION
     return n // batch_size if drop_last else (n + batch_size - 1) // batch_size
@@ -244,8 +249,9 @@ def split_lengths(n: int, lengths: Sequence[int | float]) -> list[int]:
     ``split_lengths(10, [7, 3]) == [7, 3]``; ``split_lengths(11, [0.5, 0.5]) == [6, 5]``.
     Raises ``ValueError`` for lengths that are empty, negative, mixed, or do not add up.
 
-    Hint: ``math.floor(n * f)`` per fraction, then add 1 to part ``i % len(lengths)`` for each
-    of the ``n - sum`` samples left over.
+    Hint: check the kinds first (all counts, or all fractions); for fractions take the
+    floor of ``n`` times each, then hand out the samples left over one by one, to part 0,
+    1, 2, ..., wrapping around to part 0 after the last part.
     """
     ### BEGIN SOLUTION
     if len(lengths) == 0:

@@ -46,9 +46,14 @@ def clip_grad_norm_(
     ``norm_type <= 0`` or a negative ``max_norm``; RuntimeError for a non-finite total when
     ``error_if_nonfinite``.
 
-    Hint: ``grads = [p.grad.data for p in params if p.grad is not None]``; the total 2-norm
-    is ``sqrt(sum of (g ** 2).sum())``, the inf-norm ``max(np.abs(g).max())``. Compute the
-    total in float64 (``.astype(np.float64)``), and scale with ``g *= factor``, in place.
+    Hint: collect the gradient arrays of the parameters that have one (each of its own
+    shape); the total is one norm over all their elements together, computed in float64;
+    then multiply each array by the one factor, in place, so that ``p.grad.data`` stays
+    the same array.
+
+    If you are stuck: the total p-norm is the sum over the arrays of
+    ``(np.abs(g.astype(np.float64)) ** p).sum()``, to the power ``1 / p``; the inf-norm is
+    the largest ``np.abs(g).max()``; ``g *= factor`` scales in place.
     """
     ### BEGIN SOLUTION
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
@@ -120,9 +125,10 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     per sample (each batch weighted by ``len(targets)``). Runs in eval mode under
     ``no_grad()`` and restores the model's previous mode. ValueError when ``data`` has no batches.
 
-    Hint: remember ``model.training``; in ``try``/``finally`` sum ``loss.item() * n``,
-    ``count_correct(...)`` and ``n`` over the batches; any None from ``count_correct`` makes
-    the accuracy None.
+    Hint: remember ``model.training`` before switching to eval mode; inside a
+    ``try``/``finally``, add up over the batches each batch's mean loss times its size, the
+    correct samples (``count_correct``) and the sizes, then divide; one None from
+    ``count_correct`` makes the accuracy None.
     """
     ### BEGIN SOLUTION
     was_training = model.training
@@ -425,9 +431,13 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], N
     before the rename) raises, the temporary file is deleted, ``path`` is left as it was,
     and the error propagates.
 
-    Hint: ``with tempfile.NamedTemporaryFile(..., delete=False) as handle:`` then
-    ``os.replace(handle.name, path)`` after the ``with``; in ``finally``, if not replaced,
-    ``Path(handle.name).unlink(missing_ok=True)``.
+    Hint: open the temporary file yourself (so that you know its name), write, flush and
+    fsync inside a ``with`` that closes it, rename after the ``with``; a flag set after the
+    rename tells a ``finally`` whether the temporary file must be deleted.
+
+    If you are stuck: ``tempfile.NamedTemporaryFile(..., delete=False)`` keeps the file when
+    it is closed, ``handle.name`` is its path, and ``Path(name).unlink(missing_ok=True)``
+    deletes it.
     """
     ### BEGIN SOLUTION
     path = Path(path)
@@ -454,9 +464,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     readable npz, lacks the ``HEADER_ENTRY`` entry, holds a header that is not a JSON
     object, or has another format or version. FileNotFoundError for a missing file.
 
-    Hint: ``except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:`` around
-    ``np.load`` and the reading, but not around the FileNotFoundError (check
-    ``Path(path).exists()`` first, or re-raise it: it is an OSError too).
+    Hint: one ``try`` around ``np.load`` and the reading of every entry, whose ``except``
+    catches the four kinds of error of step 1 and raises a CheckpointError from it; a missing
+    file must stay a FileNotFoundError, which is an OSError too, so check that the file
+    exists before the ``try``. Then the checks of steps 2 to 4, in that order.
     """
     ### BEGIN SOLUTION
     path = Path(path)

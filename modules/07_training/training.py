@@ -91,7 +91,7 @@ import gzip
 import inspect
 from collections.abc import Iterator
 
-from tinytorch.tensor import expect_error
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +220,8 @@ class ReferenceStepLR:
 
 
 class WatchedSGD(ReferenceSGD):
-    """ReferenceSGD that records what it is asked to do, and the gradients it sees at each step."""
+    """ReferenceSGD that records what it is asked to do, and the gradients it sees at each step
+    (None for a parameter without a gradient)."""
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         super().__init__(params, lr)
@@ -233,7 +234,7 @@ class WatchedSGD(ReferenceSGD):
 
     def step(self) -> None:
         self.calls.append("step")
-        self.seen.append([p.grad.numpy().copy() for p in self.params])
+        self.seen.append([None if p.grad is None else p.grad.numpy().copy() for p in self.params])
         super().step()
 
 
@@ -298,9 +299,14 @@ def clip_grad_norm_(
     ``norm_type <= 0`` or a negative ``max_norm``; RuntimeError for a non-finite total when
     ``error_if_nonfinite``.
 
-    Hint: ``grads = [p.grad.data for p in params if p.grad is not None]``; the total 2-norm
-    is ``sqrt(sum of (g ** 2).sum())``, the inf-norm ``max(np.abs(g).max())``. Compute the
-    total in float64 (``.astype(np.float64)``), and scale with ``g *= factor``, in place.
+    Hint: collect the gradient arrays of the parameters that have one (each of its own
+    shape); the total is one norm over all their elements together, computed in float64;
+    then multiply each array by the one factor, in place, so that ``p.grad.data`` stays
+    the same array.
+
+    If you are stuck: the total p-norm is the sum over the arrays of
+    ``(np.abs(g.astype(np.float64)) ** p).sum()``, to the power ``1 / p``; the inf-norm is
+    the largest ``np.abs(g).max()``; ``g *= factor`` scales in place.
     """
     ### BEGIN SOLUTION
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
@@ -329,35 +335,54 @@ def clip_grad_norm_(
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-clip-grad-norm", "locked": true, "points": 3, "solution": false, "schema_version": 3}
-def with_grads(*arrays: list) -> list[Tensor]:
-    """Parameters whose .grad holds the given values (float32)."""
+def with_grads(*arrays: list, dtype: Any = None) -> list[Tensor]:
+    """Parameters whose .grad holds the given values (float32 unless ``dtype`` says otherwise)."""
     params = []
     for values in arrays:
-        p = Tensor(np.zeros(np.shape(values)), requires_grad=True)
-        p.grad = Tensor(values)
+        p = Tensor(np.zeros(np.shape(values)), dtype=dtype, requires_grad=True)
+        p.grad = Tensor(values, dtype=dtype)
         params.append(p)
     return params
+
+
+def flat_grads(params: list[Tensor]) -> np.ndarray:
+    """All gradients of ``params`` (those that have one) as one flat array."""
+    return np.concatenate([p.grad.numpy().ravel() for p in params if p.grad is not None])
 
 
 params = with_grads([3.0, 0.0], [[4.0]])  # all gradients together: (3, 0, 4), norm 5
 grad_arrays = [p.grad.data for p in params]
 total = clip_grad_norm_(params, max_norm=1.0)
 assert isinstance(total, Tensor) and total.shape == (), f"clip_grad_norm_ returns a 0-d Tensor, got {total!r}"
-assert abs(total.item() - 5.0) < 1e-5, f"clip_grad_norm_: the total 2-norm of (3, 0, 4) is 5, got {total.item()}"
-clipped = np.concatenate([p.grad.numpy().ravel() for p in params])
+assert abs(total.item() - 5.0) < 1e-5, (
+    f"clip_grad_norm_: return the total 2-norm of all gradients before clipping; for (3, 0, 4) it is 5, got {total.item()}")
+assert total.dtype == np.float32, f"clip_grad_norm_: the total has the gradients' dtype (float32 here), got {total.dtype}"
+clipped = flat_grads(params)
 assert np.allclose(clipped, np.array([3.0, 0.0, 4.0]) / (5.0 + 1e-6), rtol=1e-6), (
-    f"clip_grad_norm_: every gradient is scaled by max_norm / (total + 1e-6); got {clipped}")
+    "clip_grad_norm_: scale every gradient by the same factor max_norm / (total + 1e-6), where total is the norm of "
+    f"all gradients together, not of each parameter on its own: (3, 0) and (4) should become (0.6, 0, 0.8), got {clipped}")
 assert all(p.grad.data is a for p, a in zip(params, grad_arrays)), (
     "clip_grad_norm_: scale each p.grad.data in place (g *= factor), don't replace it")
 assert params[0].grad.dtype == np.float32, "clip_grad_norm_: the gradients keep their dtype"
 
+tiny = with_grads([3e-4, -4e-4])  # total 5e-4: here the 1e-6 changes the factor by 0.2 %
+clip_grad_norm_(tiny, 1e-4)
+assert np.allclose(tiny[0].grad.numpy(), np.array([3e-4, -4e-4]) * 1e-4 / (5e-4 + 1e-6), rtol=1e-5, atol=0), (
+    f"clip_grad_norm_: the factor is max_norm / (total + 1e-6), with the + 1e-6: (3e-4, -4e-4) clipped to 1e-4 "
+    f"should become about (5.988e-5, -7.984e-5), got {tiny[0].grad.numpy()}")
+
 untouched = with_grads([0.3, -0.4])
 assert abs(clip_grad_norm_(untouched, 1.0).item() - 0.5) < 1e-6, "clip_grad_norm_: the norm of (0.3, -0.4) is 0.5"
-assert np.array_equal(untouched[0].grad.data, np.float32([0.3, -0.4])), "clip_grad_norm_: a total <= max_norm changes nothing"
+assert np.array_equal(untouched[0].grad.data, np.float32([0.3, -0.4])), (
+    f"clip_grad_norm_: a total <= max_norm changes nothing; (0.3, -0.4) with max_norm 1 became {untouched[0].grad.data}")
 
 inf_params = with_grads([1.0, -7.0], [2.0])
 assert clip_grad_norm_(inf_params, 3.5, norm_type=math.inf).item() == 7.0, "clip_grad_norm_: the inf-norm is max |g|"
 assert np.allclose(inf_params[0].grad.numpy(), np.array([1.0, -7.0]) * 3.5 / (7.0 + 1e-6)), "clip_grad_norm_ with inf-norm"
+one_norm = clip_grad_norm_(with_grads([1.0, -7.0], [2.0]), 100.0, norm_type=1)
+assert abs(one_norm.item() - 10.0) < 1e-5, f"clip_grad_norm_: the 1-norm of (1, -7, 2) is 10, got {one_norm.item()}"
+doubles = with_grads([6.0, 8.0], dtype=np.float64)
+assert clip_grad_norm_(doubles, 1.0).dtype == np.float64, "clip_grad_norm_: float64 gradients give a float64 total"
 single = with_grads([6.0, 8.0])[0]
 assert abs(clip_grad_norm_(single, 100.0).item() - 10.0) < 1e-5, "clip_grad_norm_: a single Tensor is accepted too"
 skipped = with_grads([6.0, 8.0]) + [Tensor([1.0], requires_grad=True)]  # the last one has no .grad
@@ -367,18 +392,36 @@ expect_error(ValueError, lambda: clip_grad_norm_(with_grads([1.0]), 1.0, norm_ty
 expect_error(ValueError, lambda: clip_grad_norm_(with_grads([1.0]), -1.0), what="clip_grad_norm_ with max_norm=-1")
 expect_error(RuntimeError, lambda: clip_grad_norm_(with_grads([np.inf, 1.0]), 1.0, error_if_nonfinite=True),
              "non-finite", what="clip_grad_norm_ of an infinite gradient with error_if_nonfinite=True")
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(3)
-for p_norm in (1.0, 2.0, 3.0, math.inf):
-    arrays = [rng.standard_normal((4, 3)) * 10, rng.standard_normal(5)]
-    flat = np.concatenate([np.float32(a).ravel().astype(np.float64) for a in arrays])
-    expected = np.abs(flat).max() if math.isinf(p_norm) else (np.abs(flat) ** p_norm).sum() ** (1 / p_norm)
-    hidden_params = with_grads(*arrays)
-    got = clip_grad_norm_(hidden_params, 2.0, norm_type=p_norm).item()
-    assert np.isclose(got, expected, rtol=1e-5), f"clip_grad_norm_ with norm_type={p_norm}: {got} vs {expected}"
-    after = np.concatenate([p.grad.numpy().ravel() for p in hidden_params]).astype(np.float64)
-    assert np.allclose(after, flat * 2.0 / (expected + 1e-6), rtol=1e-5), f"clip_grad_norm_ scaling, norm_type={p_norm}"
-### END HIDDEN TESTS
+
+# Graded: the same rules on gradients drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-clip-grad-norm")
+for norm_type in (1.0, 2.0, 3.0, math.inf):
+    drawn = with_grads(rng.standard_normal((4, 3)) * 10, rng.standard_normal(5))
+    drawn_arrays = [p.grad.data for p in drawn]
+    total = clip_grad_norm_(drawn, float(rng.uniform(0.5, 3.0)), norm_type=norm_type)
+    observe(f"clip_grad_norm_(norm_type={norm_type}): the total", total.data, rtol=1e-5)
+    observe(f"clip_grad_norm_(norm_type={norm_type}): the clipped gradients", flat_grads(drawn), rtol=1e-5, atol=1e-7)
+    observe(f"clip_grad_norm_(norm_type={norm_type}) scales in place",
+            all(p.grad.data is a for p, a in zip(drawn, drawn_arrays)))
+small = with_grads(rng.uniform(-0.1, 0.1, size=(2, 3)))  # total at most 0.25: below max_norm
+observe("clip_grad_norm_ below max_norm: the total", clip_grad_norm_(small, float(rng.uniform(0.5, 2.0))).data, rtol=1e-5)
+observe("clip_grad_norm_ below max_norm: the gradients", flat_grads(small))
+drawn = with_grads(rng.standard_normal(4) * 10, rng.standard_normal((2, 2)), dtype=np.float64)
+observe("clip_grad_norm_ of float64 gradients: the total", clip_grad_norm_(drawn, 1.0).data, rtol=1e-7)
+observe("clip_grad_norm_ of float64 gradients: the clipped gradients", flat_grads(drawn), rtol=1e-7, atol=1e-9)
+drawn = with_grads(rng.standard_normal(6) * 5)[0]
+observe("clip_grad_norm_ of a single Tensor: the total", clip_grad_norm_(drawn, 1.0).data, rtol=1e-5)
+drawn = with_grads(rng.standard_normal(3) * 5) + [Tensor(rng.standard_normal(2), requires_grad=True)]
+observe("clip_grad_norm_ skipping a parameter without .grad: the total", clip_grad_norm_(drawn, 1.0).data, rtol=1e-5)
+observe("clip_grad_norm_ skipping a parameter without .grad: the gradients", flat_grads(drawn), rtol=1e-5, atol=1e-7)
+observe("clip_grad_norm_ of no gradients: the total", clip_grad_norm_([Tensor(rng.standard_normal(2), requires_grad=True)], 1.0).data)
+observe("clip_grad_norm_(norm_type=0) raises", error_name(lambda: clip_grad_norm_(with_grads(rng.standard_normal(3)), 1.0, norm_type=0)))
+observe("clip_grad_norm_(norm_type < 0) raises",
+        error_name(lambda: clip_grad_norm_(with_grads(rng.standard_normal(3)), 1.0, norm_type=-float(rng.uniform(1, 3)))))
+observe("clip_grad_norm_(max_norm < 0) raises",
+        error_name(lambda: clip_grad_norm_(with_grads(rng.standard_normal(3)), -float(rng.uniform(0.1, 2)))))
+observe("clip_grad_norm_ of a non-finite total, error_if_nonfinite=True, raises",
+        error_name(lambda: clip_grad_norm_(with_grads([np.nan, *rng.standard_normal(2)]), 1.0, error_if_nonfinite=True)))
 
 # %% [markdown]
 # ## 3. One training step
@@ -436,6 +479,11 @@ def train_step(
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-train-step", "locked": true, "points": 3, "solution": false, "schema_version": 3}
+def all_values(arrays: Iterable[Any]) -> np.ndarray:
+    """The arrays (or Tensors) as one flat array, e.g. every parameter of a model."""
+    return np.concatenate([np.ravel(a.data if isinstance(a, Tensor) else a) for a in arrays])
+
+
 x_batch, y_batch = Tensor(train_images[:32]), Tensor(train_labels[:32], dtype=np.int64)
 model = small_mlp()
 before = [p.numpy().copy() for p in model.parameters()]
@@ -447,21 +495,35 @@ assert isinstance(loss, float) and abs(loss - expected_loss) < 1e-6, (
 assert isinstance(outputs, Tensor) and outputs.shape == (32, 10), "train_step: return the model's outputs, shape (32, 10)"
 assert outputs.grad_fn is None and not outputs.requires_grad, "train_step: return the outputs detached (outputs.detach())"
 assert watched.calls == ["zero_grad", "step"], f"train_step: call zero_grad() once, then step() once; got {watched.calls}"
+assert all(g is not None for g in watched.seen[0]), (
+    "train_step: step() found parameters without gradients: zero_grad() must come before backward(), "
+    "not between backward() and step()")
 assert all(not np.array_equal(a, p.numpy()) for a, p in zip(before, model.parameters())), (
     "train_step: every parameter should change after the step")
-### BEGIN HIDDEN TESTS
+
 twice = small_mlp(seed=4)
 twice_opt = WatchedSGD(twice.parameters(), lr=0.0)  # lr 0: the weights stay, so both steps see the same gradient
 train_step(twice, reference_cross_entropy, twice_opt, x_batch, y_batch)
 train_step(twice, reference_cross_entropy, twice_opt, x_batch, y_batch)
 assert all(np.allclose(a, b) for a, b in zip(twice_opt.seen[0], twice_opt.seen[1])), (
     "train_step: the second step saw summed gradients: call optimizer.zero_grad() before backward()")
-unclipped = small_mlp()
-plain_opt = WatchedSGD(unclipped.parameters(), lr=0.1)
-train_step(unclipped, reference_cross_entropy, plain_opt, x_batch, y_batch)
-plain_norm = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in plain_opt.seen[0]))
+plain_norm = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in watched.seen[0]))
 assert plain_norm > 0.01, "train_step: without max_grad_norm the gradients must not be clipped"
-### END HIDDEN TESTS
+
+# Graded: two steps of a model, a batch and a learning rate drawn for each graded run.
+rng = unseen_rng("test-train-step")
+rows = rng.choice(len(train_labels), size=int(rng.integers(8, 48)), replace=False)
+x_unseen, y_unseen = Tensor(train_images[rows]), Tensor(train_labels[rows], dtype=np.int64)
+unseen_model = small_mlp(seed=int(rng.integers(1000)), hidden=int(rng.integers(4, 24)))
+unseen_opt = WatchedSGD(unseen_model.parameters(), lr=float(rng.uniform(0.05, 0.5)))
+for step in (1, 2):
+    loss, outputs = train_step(unseen_model, reference_cross_entropy, unseen_opt, x_unseen, y_unseen)
+    observe(f"train_step, step {step}: the loss", loss, rtol=1e-5)
+    observe(f"train_step, step {step}: the outputs", outputs.data, rtol=1e-5, atol=1e-6)
+    observe(f"train_step, step {step}: the outputs are detached", outputs.grad_fn is None and not outputs.requires_grad)
+observe("train_step: the optimizer calls of two steps", unseen_opt.calls)
+observe("train_step: the gradients step() saw at step 2", all_values(unseen_opt.seen[1]), rtol=1e-4, atol=1e-6)
+observe("train_step: the parameters after two steps", all_values(unseen_model.parameters()), rtol=1e-5, atol=1e-6)
 
 # %% [markdown]
 # ## 4. Evaluation
@@ -504,9 +566,10 @@ def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], data: I
     per sample (each batch weighted by ``len(targets)``). Runs in eval mode under
     ``no_grad()`` and restores the model's previous mode. ValueError when ``data`` has no batches.
 
-    Hint: remember ``model.training``; in ``try``/``finally`` sum ``loss.item() * n``,
-    ``count_correct(...)`` and ``n`` over the batches; any None from ``count_correct`` makes
-    the accuracy None.
+    Hint: remember ``model.training`` before switching to eval mode; inside a
+    ``try``/``finally``, add up over the batches each batch's mean loss times its size, the
+    correct samples (``count_correct``) and the sizes, then divide; one None from
+    ``count_correct`` makes the accuracy None.
     """
     ### BEGIN SOLUTION
     was_training = model.training
@@ -577,7 +640,8 @@ def squared_error(outputs: Tensor, targets: Tensor) -> Tensor:
 regression = [(Tensor(np.ones((3, 2))), Tensor(np.zeros((3, 2))))]
 assert evaluate(Sequential(), squared_error, regression)["accuracy"] is None, "evaluate: float targets give accuracy None"
 expect_error(ValueError, lambda: evaluate(model, reference_cross_entropy, []), what="evaluate of no batches")
-### BEGIN HIDDEN TESTS
+
+
 def failing_loss(outputs: Tensor, targets: Tensor) -> Tensor:
     raise ValueError("boom")
 
@@ -586,7 +650,32 @@ broken = Recorder(Linear(64, 10))
 broken.train()
 expect_error(ValueError, lambda: evaluate(broken, failing_loss, uneven), "boom", what="evaluate with a failing loss")
 assert broken.training, "evaluate: restore the mode even when the loop raises (try/finally)"
-### END HIDDEN TESTS
+
+# Graded: a model, a sample of the validation digits and a batch size drawn for each graded run.
+rng = unseen_rng("test-evaluate")
+rows = rng.choice(len(val_labels), size=int(rng.integers(60, 240)), replace=False)
+drawn_batches = Batches(val_images[rows], val_labels[rows], batch_size=int(rng.integers(7, 50)))
+unseen_model = small_mlp(seed=int(rng.integers(1000)), hidden=int(rng.integers(4, 24)))
+for mode in ("training", "eval"):
+    unseen_model.train(mode == "training")
+    result = evaluate(unseen_model, reference_cross_entropy, drawn_batches)
+    observe(f"evaluate, model in {mode} mode: the loss", float(result["loss"]), rtol=1e-5)
+    observe(f"evaluate, model in {mode} mode: the accuracy", float(result["accuracy"]))
+    observe(f"evaluate, model in {mode} mode: the samples", int(result["samples"]))
+    observe(f"evaluate, model in {mode} mode: model.training afterwards", unseen_model.training)
+recorder = Recorder(Linear(64, 10))
+evaluate(recorder, reference_cross_entropy, drawn_batches)
+observe("evaluate: (training mode, graph recorded) of each forward pass", recorder.seen)
+targets = rng.standard_normal((int(rng.integers(2, 9)), 3))
+result = evaluate(Sequential(), squared_error, [(Tensor(targets + rng.standard_normal(targets.shape)), Tensor(targets))])
+observe("evaluate of a regression: the loss", float(result["loss"]), rtol=1e-5)
+observe("evaluate of a regression: the accuracy is None", result["accuracy"] is None)
+observe("evaluate of no batches raises", error_name(lambda: evaluate(unseen_model, reference_cross_entropy, [])))
+broken = Recorder(Linear(64, 10))
+broken.train(bool(rng.integers(2)))
+mode_before = broken.training
+observe("evaluate with a failing loss raises", error_name(lambda: evaluate(broken, failing_loss, drawn_batches)))
+observe("evaluate with a failing loss: the mode is restored", broken.training == mode_before)
 
 # %% [markdown]
 # ## 5. The `Trainer`
@@ -1013,9 +1102,13 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], N
     before the rename) raises, the temporary file is deleted, ``path`` is left as it was,
     and the error propagates.
 
-    Hint: ``with tempfile.NamedTemporaryFile(..., delete=False) as handle:`` then
-    ``os.replace(handle.name, path)`` after the ``with``; in ``finally``, if not replaced,
-    ``Path(handle.name).unlink(missing_ok=True)``.
+    Hint: open the temporary file yourself (so that you know its name), write, flush and
+    fsync inside a ``with`` that closes it, rename after the ``with``; a flag set after the
+    rename tells a ``finally`` whether the temporary file must be deleted.
+
+    If you are stuck: ``tempfile.NamedTemporaryFile(..., delete=False)`` keeps the file when
+    it is closed, ``handle.name`` is its path, and ``Path(name).unlink(missing_ok=True)``
+    deletes it.
     """
     ### BEGIN SOLUTION
     path = Path(path)
@@ -1063,15 +1156,47 @@ expect_error(OSError, lambda: write_atomically(target, write_half_then_fail), "d
 assert target.read_bytes() == b"second", "write_atomically: a failed write must leave the old file intact"
 assert sorted(p.name for p in folder.iterdir()) == ["run.ckpt"], (
     f"write_atomically: remove the temporary file after a failure; the folder holds {sorted(p.name for p in folder.iterdir())}")
-### BEGIN HIDDEN TESTS
+
+
 def interrupted(handle: BinaryIO) -> None:
     handle.write(b"partial")
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt  # Ctrl-C: not an Exception, but the temporary file must go all the same
 
 
 expect_error(KeyboardInterrupt, lambda: write_atomically(folder / "new.ckpt", interrupted), what="write_atomically interrupted")
-assert sorted(p.name for p in folder.iterdir()) == ["run.ckpt"], "write_atomically: clean up after any exception"
-### END HIDDEN TESTS
+assert sorted(p.name for p in folder.iterdir()) == ["run.ckpt"], (
+    "write_atomically: clean up after any exception, even a KeyboardInterrupt (use finally, not except Exception); "
+    f"the folder holds {sorted(p.name for p in folder.iterdir())}")
+
+# Graded: file names and bytes drawn for each graded run.
+rng = unseen_rng("test-write-atomically")
+folder = Path(tempfile.mkdtemp(prefix="tinytorch-atomic-"))
+target = folder / f"run-{int(rng.integers(10**6))}.ckpt"
+drawn_bytes = [rng.integers(0, 256, size=int(rng.integers(1, 400)), dtype=np.uint8).tobytes() for _ in range(3)]
+seen_names.clear()
+
+
+def write_drawn(handle: BinaryIO) -> None:
+    seen_names.append(handle.name)
+    handle.write(drawn_bytes[0])
+
+
+write_atomically(target, write_drawn)
+observe("write_atomically: the bytes of a new file", np.frombuffer(target.read_bytes(), dtype=np.uint8))
+observe("write_atomically: write() got a file in the same folder, not the target itself",
+        Path(seen_names[0]).parent == folder and Path(seen_names[0]) != target)
+write_atomically(str(target), lambda handle: handle.write(drawn_bytes[1]))
+observe("write_atomically: the bytes of a replaced file", np.frombuffer(target.read_bytes(), dtype=np.uint8))
+
+
+def write_then_fail(handle: BinaryIO) -> None:
+    handle.write(drawn_bytes[2])
+    raise OSError("disk full (simulated)")
+
+
+observe("write_atomically when write() fails raises", error_name(lambda: write_atomically(target, write_then_fail)))
+observe("write_atomically: the file after a failed write", np.frombuffer(target.read_bytes(), dtype=np.uint8))
+observe("write_atomically: the files in the folder after a failed write", sorted(p.name for p in folder.iterdir()))
 
 # %% [markdown]
 # ### Reading a checkpoint safely
@@ -1114,9 +1239,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     readable npz, lacks the ``HEADER_ENTRY`` entry, holds a header that is not a JSON
     object, or has another format or version. FileNotFoundError for a missing file.
 
-    Hint: ``except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:`` around
-    ``np.load`` and the reading, but not around the FileNotFoundError (check
-    ``Path(path).exists()`` first, or re-raise it: it is an OSError too).
+    Hint: one ``try`` around ``np.load`` and the reading of every entry, whose ``except``
+    catches the four kinds of error of step 1 and raises a CheckpointError from it; a missing
+    file must stay a FileNotFoundError, which is an OSError too, so check that the file
+    exists before the ``try``. Then the checks of steps 2 to 4, in that order.
     """
     ### BEGIN SOLUTION
     path = Path(path)
@@ -1161,6 +1287,20 @@ def npz_file(name: str, header: Any = None, **arrays: np.ndarray) -> Path:
     return folder / name
 
 
+def raw_header_file(name: str, header_bytes: bytes) -> Path:
+    """An npz whose header entry holds ``header_bytes`` as they are (bad JSON, bad UTF-8)."""
+    np.savez(folder / name, **{HEADER_ENTRY: np.frombuffer(header_bytes, dtype=np.uint8)})
+    return folder / name
+
+
+def damaged_copy(good: Path, name: str, array: np.ndarray, offset: int) -> Path:
+    """A copy of ``good`` with byte ``offset`` of ``array``'s data flipped (the entry's checksum no longer fits)."""
+    content = bytearray(good.read_bytes())
+    content[content.find(array.tobytes()) + offset] ^= 0xFF
+    (folder / name).write_bytes(bytes(content))
+    return folder / name
+
+
 good_header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "epoch": 3}
 good = npz_file("good.npz", good_header, a0=np.arange(6, dtype=np.float32).reshape(2, 3))
 structure, arrays = read_checkpoint(good)
@@ -1172,14 +1312,17 @@ assert read_checkpoint(str(good))[0]["epoch"] == 3, "read_checkpoint: a str path
 (folder / "truncated.npz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
 (folder / "notes.txt").write_text("not a checkpoint at all\n")
 np.save(folder / "single.npy", np.zeros(3))
-damaged_bytes = bytearray(good.read_bytes())
-damaged_bytes[damaged_bytes.find(np.arange(6, dtype=np.float32).tobytes()) + 5] ^= 0xFF  # one byte of a0's data
-(folder / "damaged.npz").write_bytes(bytes(damaged_bytes))
+damaged_copy(good, "damaged.npz", np.arange(6, dtype=np.float32), 5)  # one byte of a0's data
 (folder / "empty.npz").write_bytes(b"")
+np.savez(folder / "pickled.npz", a0=np.array([{"x": 1}], dtype=object), **{HEADER_ENTRY: np.frombuffer(
+    json.dumps(good_header).encode(), dtype=np.uint8)})
 cases = [
     ("truncated.npz", "a truncated file"), ("notes.txt", "a text file"), ("single.npy", "a .npy array"),
     ("damaged.npz", "a file with a damaged entry"), ("empty.npz", "an empty file"),
+    ("pickled.npz", "a file with a pickled entry"),
     (npz_file("no_header.npz", a0=np.zeros(2)).name, "an npz without the header entry"),
+    (raw_header_file("badjson.npz", b"{not json").name, "a header that is not JSON"),
+    (raw_header_file("badutf.npz", b"\xff\xfe\x00").name, "a header that is not UTF-8"),
     (npz_file("other.npz", {"format": "something-else", "version": 1}).name, "another format"),
     (npz_file("future.npz", {"format": CHECKPOINT_FORMAT, "version": 99}).name, "version 99"),
     (npz_file("list.npz", [1, 2]).name, "a header that is a JSON list"),
@@ -1188,17 +1331,38 @@ for name, what in cases:
     error = expect_error(CheckpointError, lambda: read_checkpoint(folder / name), name, what=f"read_checkpoint of {what}")
     assert isinstance(error, ValueError), "CheckpointError is a ValueError"
 expect_error(FileNotFoundError, lambda: read_checkpoint(folder / "missing.npz"), what="read_checkpoint of a missing file")
-### BEGIN HIDDEN TESTS
-np.savez(folder / "pickled.npz", a0=np.array([{"x": 1}], dtype=object), **{HEADER_ENTRY: np.frombuffer(
-    json.dumps(good_header).encode(), dtype=np.uint8)})
-expect_error(CheckpointError, lambda: read_checkpoint(folder / "pickled.npz"), "pickled.npz",
-             what="read_checkpoint of a file with a pickled entry")
-np.savez(folder / "badjson.npz", **{HEADER_ENTRY: np.frombuffer(b"{not json", dtype=np.uint8)})
-expect_error(CheckpointError, lambda: read_checkpoint(folder / "badjson.npz"), "badjson.npz", what="read_checkpoint of bad JSON")
-np.savez(folder / "badutf.npz", **{HEADER_ENTRY: np.frombuffer(b"\xff\xfe\x00", dtype=np.uint8)})
-expect_error(CheckpointError, lambda: read_checkpoint(folder / "badutf.npz"), "badutf.npz", what="read_checkpoint of bad UTF-8")
-### END HIDDEN TESTS
 
+# Graded: a checkpoint and damaged files drawn for each graded run.
+rng = unseen_rng("test-read-checkpoint")
+tag = int(rng.integers(10**6))
+drawn_header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "epoch": int(rng.integers(100)),
+                "history": rng.uniform(size=int(rng.integers(1, 4))).round(3).tolist()}
+drawn_arrays = {f"a{i}": rng.standard_normal(tuple(rng.integers(1, 5, size=int(rng.integers(1, 3))))).astype(np.float32)
+                for i in range(int(rng.integers(1, 4)))}
+drawn = npz_file(f"good-{tag}.npz", drawn_header, **drawn_arrays)
+structure, arrays = read_checkpoint(drawn)
+observe("read_checkpoint: the structure, as JSON", json.dumps(structure, sort_keys=True))
+observe("read_checkpoint: the names of the entries", sorted(arrays))
+for i in range(len(drawn_arrays)):
+    observe(f"read_checkpoint: entry a{i}", arrays[f"a{i}"])
+size = drawn.stat().st_size
+(folder / f"cut-{tag}.npz").write_bytes(drawn.read_bytes()[: int(rng.integers(10, size - 1))])
+(folder / f"text-{tag}.txt").write_text("".join(rng.choice(list("abcdefgh ,.\n"), size=int(rng.integers(10, 200)))))
+np.save(folder / f"single-{tag}.npy", rng.standard_normal(int(rng.integers(1, 5))))
+damaged_copy(drawn, f"damaged-{tag}.npz", drawn_arrays["a0"], int(rng.integers(drawn_arrays["a0"].nbytes)))
+drawn_cases = [
+    (f"cut-{tag}.npz", "a truncated file"), (f"text-{tag}.txt", "a text file"), (f"single-{tag}.npy", "a .npy array"),
+    (f"damaged-{tag}.npz", "a file with a damaged entry"),
+    (npz_file(f"no-header-{tag}.npz", a0=rng.standard_normal(2)).name, "an npz without the header entry"),
+    (raw_header_file(f"bad-json-{tag}.npz", json.dumps(drawn_header).encode()[:-1]).name, "a header that is not JSON"),
+    (npz_file(f"other-{tag}.npz", {"format": f"format-{tag}", "version": 1}).name, "another format"),
+    (npz_file(f"future-{tag}.npz", {"format": CHECKPOINT_FORMAT, "version": int(rng.integers(2, 100))}).name,
+     "a later version"),
+    (npz_file(f"list-{tag}.npz", rng.integers(10, size=3).tolist()).name, "a header that is a JSON list"),
+    (f"missing-{tag}.npz", "a missing file"),
+]
+for name, what in drawn_cases:
+    observe(f"read_checkpoint of {what} raises", error_name(lambda: read_checkpoint(folder / name)))
 # %% [markdown]
 # ### Saving and loading, given
 #
@@ -1383,11 +1547,27 @@ assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(straight.model.p
     "resume: 2 epochs + save + load + 2 epochs must give exactly the parameters of 4 epochs in one go "
     "(check train_step, write_atomically and read_checkpoint)")
 assert straight.history.metric("train_loss") == resumed.history.metric("train_loss"), "resume: identical losses"
-### BEGIN HIDDEN TESTS
-straight, resumed = resume_run(folder, None, epochs=5, seed=3, momentum=0.5), resume_run(folder, 3, epochs=5, seed=3, momentum=0.5)
-assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(straight.model.parameters(), resumed.model.parameters()))
-assert straight.history.metric("lr") == resumed.history.metric("lr"), "resume: the learning rates of the schedule"
-### END HIDDEN TESTS
+assert straight.history.metric("lr") == resumed.history.metric("lr"), (
+    f"resume: the learning rates of the schedule go on from the saved epoch: {straight.history.metric('lr')} in one go, "
+    f"{resumed.history.metric('lr')} resumed")
+
+# Graded: clipping and a resumed run with a seed, a momentum, a length and a split drawn for each graded run.
+rng = unseen_rng("test-trainer-resume")
+rows = rng.choice(len(train_labels), size=64, replace=False)
+clip_model = small_mlp(seed=int(rng.integers(1000)))
+clipping = WatchedSGD(clip_model.parameters(), lr=0.1)
+Trainer(clip_model, reference_cross_entropy, clipping, max_grad_norm=float(rng.uniform(0.002, 0.05)), progress=False).fit(
+    Batches(train_images[rows], train_labels[rows], 32), 1)
+observe("Trainer(max_grad_norm=...): the clipped gradients of step 1", all_values(clipping.seen[0]), rtol=1e-4, atol=1e-8)
+observe("Trainer(max_grad_norm=...): the clipped gradients of step 2", all_values(clipping.seen[1]), rtol=1e-4, atol=1e-8)
+epochs = int(rng.integers(3, 6))
+resumed = resume_run(folder, int(rng.integers(1, epochs)), epochs=epochs, seed=int(rng.integers(1000)),
+                     momentum=float(rng.uniform(0.1, 0.9)))
+observe("resume: the epochs of the history", resumed.history.metric("epoch"))
+observe("resume: the training losses", resumed.history.metric("train_loss"), rtol=1e-5)
+observe("resume: the training accuracies", resumed.history.metric("train_accuracy"))
+observe("resume: the learning rates", resumed.history.metric("lr"))
+observe("resume: the parameters at the end", all_values(resumed.model.parameters()), rtol=1e-5, atol=1e-6)
 
 # %% [markdown]
 # The digits model trained above, saved and loaded into a fresh model, and some of the

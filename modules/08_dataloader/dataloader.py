@@ -109,7 +109,7 @@ def common_length(tensors: Sequence[Tensor]) -> int:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-common-length", "locked": true, "points": 2, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error, zeros
+from tinytorch.tensor import error_name, expect_error, observe, unseen_rng, zeros
 
 assert common_length([zeros(5, 3), zeros(5)]) == 5, "common_length: (5, 3) and (5,) share N = 5"
 assert common_length([zeros(0, 2)]) == 0, "common_length: an empty tensor holds 0 samples"
@@ -118,7 +118,20 @@ expect_error(ShapeError, lambda: common_length([zeros(100, 64), zeros(99)]), "(1
              what="common_length of shapes (100, 64) and (99,)")
 expect_error(ShapeError, lambda: common_length([zeros(3), Tensor(1.0)]), what="common_length with a 0-d tensor")
 expect_error(TypeError, lambda: common_length([np.zeros(3)]), what="common_length of a NumPy array")
+expect_error(TypeError, lambda: common_length([zeros(3), [1.0, 2.0, 3.0]]), what="common_length of a Tensor and a list")
 expect_error(ValueError, lambda: common_length([]), what="common_length of no tensors")
+
+# Graded: the same rules on shapes drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-common-length")
+n = int(rng.integers(0, 50))
+shapes = [(n, *(int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 3))))) for _ in range(int(rng.integers(1, 4)))]
+observe("common_length of tensors of shapes (N, ...)", common_length([zeros(*shape) for shape in shapes]))
+observe("common_length of a tuple of tensors", common_length(tuple(zeros(*shape) for shape in shapes)))
+observe("common_length, first dimensions N and N + 1, raises",
+        error_name(lambda: common_length([zeros(*shapes[0]), zeros(n + 1, 2)])))
+observe("common_length with a 0-d tensor raises", error_name(lambda: common_length([zeros(*shapes[0]), Tensor(1.0)])))
+observe("common_length with a NumPy array raises", error_name(lambda: common_length([zeros(*shapes[0]), np.zeros(shapes[0])])))
+observe("common_length of no tensors raises", error_name(lambda: common_length([])))
 
 
 # %% [markdown]
@@ -237,8 +250,11 @@ def batch_indices(
     ``generator.permutation(n)`` (a new one per call); ``generator`` may be None only when
     ``shuffle`` is False.
 
-    Hint: slice the order with ``order[start:start + batch_size]``; with ``drop_last`` stop
-    at ``n - n % batch_size``.
+    Hint: first the order of the ``n`` indices (one array), then consecutive slices of it,
+    each ``batch_size`` long, starting at 0, ``batch_size``, ``2 * batch_size``, ...; with
+    ``drop_last`` the starts stop where fewer than ``batch_size`` indices are left.
+
+    If you are stuck: the full batches end at ``n - n % batch_size``.
     """
     ### BEGIN SOLUTION
     order = generator.permutation(n) if shuffle else np.arange(n)
@@ -264,17 +280,24 @@ assert sorted(epoch_1.tolist()) == list(range(10)), "batch_indices: a shuffled e
 assert epoch_1.tolist() == np.random.default_rng(0).permutation(10).tolist(), (
     "batch_indices: with shuffle=True the order must be generator.permutation(n)")
 assert epoch_1.tolist() != epoch_2.tolist(), "batch_indices: each call (epoch) must draw a new permutation"
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(11)
-for _ in range(50):
-    n, size = int(rng.integers(0, 40)), int(rng.integers(1, 12))
-    for drop in (False, True):
-        reference = np.random.default_rng(5).permutation(n)
-        expected = [reference[s:s + size] for s in range(0, n - n % size if drop else n, size)]
-        got = batch_indices(n, size, True, drop, np.random.default_rng(5))
-        assert len(got) == len(expected) and all(np.array_equal(g, e) for g, e in zip(got, expected)), (
-            f"batch_indices(n={n}, batch_size={size}, drop_last={drop}) gives the wrong batches")
-### END HIDDEN TESTS
+shuffled = batch_indices(10, 4, True, True, np.random.default_rng(0))
+assert [b.tolist() for b in shuffled] == [epoch_1[:4].tolist(), epoch_1[4:8].tolist()], (
+    "batch_indices: with shuffle=True and drop_last=True, the batches are the first full slices of the shuffled order")
+
+# Graded: sizes and generators drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-batch-indices")
+for case in range(4):
+    n, size, seed = int(rng.integers(0, 40)), int(rng.integers(1, 12)), int(rng.integers(2**31))
+    for shuffle, drop in ((False, False), (False, True), (True, False), (True, True)):
+        generator = np.random.default_rng(seed) if shuffle else None
+        for epoch in (1, 2) if shuffle else (1,):
+            batches = batch_indices(n, size, shuffle, drop, generator)
+            what = f"batch_indices, case {case}, shuffle={shuffle}, drop_last={drop}, epoch {epoch}"
+            observe(f"{what}: the batch sizes", np.array([len(b) for b in batches], dtype=np.int64))
+            observe(f"{what}: the indices, batch after batch",
+                    np.concatenate([np.asarray(b, dtype=np.int64) for b in batches] + [np.zeros(0, np.int64)]))
+            observe(f"{what}: every batch is an integer array",
+                    all(isinstance(b, np.ndarray) and np.issubdtype(b.dtype, np.integer) for b in batches))
 
 # %% [markdown]
 # ### Your task: `count_batches`
@@ -291,7 +314,9 @@ for _ in range(50):
 def count_batches(n: int, batch_size: int, drop_last: bool) -> int:
     """Batches in one epoch of ``n`` samples: ``count_batches(10, 4, False) == 3``, ``(10, 4, True) == 2``.
 
-    Hint: the ceiling of ``n / b`` in integers is ``(n + b - 1) // b``.
+    Hint: without ``drop_last`` a short last batch counts too: round up, in integers.
+
+    If you are stuck: adding ``b - 1`` before a floor division by ``b`` rounds up.
     """
     ### BEGIN SOLUTION
     return n // batch_size if drop_last else (n + batch_size - 1) // batch_size
@@ -303,6 +328,17 @@ for n, size, drop, expected in ((10, 4, False, 3), (10, 4, True, 2), (8, 4, Fals
                                 (0, 3, False, 0), (3, 5, False, 1), (3, 5, True, 0), (10**20 + 1, 10, False, 10**19 + 1)):
     got = count_batches(n, size, drop)
     assert got == expected, f"count_batches(n={n}, batch_size={size}, drop_last={drop}) should be {expected}, got {got}"
+    assert isinstance(got, (int, np.integer)), f"count_batches should return an int, got {type(got).__name__}"
+
+# Graded: sizes drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-count-batches")
+for case in range(8):
+    n, size = int(rng.integers(0, 1000)), int(rng.integers(1, 50))
+    for drop in (False, True):
+        observe(f"count_batches, case {case}, drop_last={drop}", int(count_batches(n, size, drop)))
+huge, size = 10**20 + int(rng.integers(1, 10**9)), int(rng.integers(3, 1000))
+for drop in (False, True):
+    observe(f"count_batches of more than 10**20 samples, drop_last={drop}", str(count_batches(huge, size, drop)))
 
 
 # %% [markdown]
@@ -386,6 +422,24 @@ assert collate([True, False]).dtype == np.bool_, "collate: booleans stay bool"
 expect_error(ShapeError, lambda: collate([np.zeros(2), np.zeros(3)]), "(2,)", "(3,)", what="collate of shapes (2,) and (3,)")
 expect_error(ValueError, lambda: collate([(1, 2), (3,)]), what="collate of samples with 2 and 1 fields")
 expect_error(ValueError, lambda: collate([]), what="collate of no samples")
+
+# Graded: samples drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-collate")
+b, d = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+rows, classes = rng.standard_normal((b, d)).astype(np.float32), rng.integers(0, 10, size=b)
+images, labels = collate([(Tensor(x), int(y)) for x, y in zip(rows, classes)])
+observe("collate of (Tensor, int) samples: X", images.data)
+observe("collate of (Tensor, int) samples: Y", labels.data)
+fields = collate([[x, float(y), bool(y % 2)] for x, y in zip(rng.standard_normal((b, d)), rng.standard_normal(b))])
+for name, field in zip(("NumPy float64 rows", "Python floats", "bools"), fields):
+    observe(f"collate of list samples, field of {name}", field.data)
+observe("collate of Python floats", collate([float(v) for v in rng.standard_normal(b)]).data)
+observe("collate of int32 Tensors", collate([Tensor(row, dtype=np.int32) for row in rng.integers(-9, 9, size=(b, d))]).data)
+observe("collate of NumPy int64 arrays", collate(list(rng.integers(-9, 9, size=(b, d)))).data)
+observe("collate of samples of shapes (d,) and (d + 1,) raises",
+        error_name(lambda: collate([rng.standard_normal(d), rng.standard_normal(d + 1)])))
+observe("collate of samples with 2 and 3 fields raises", error_name(lambda: collate([(rows[0], 1), (rows[0], 1, 2)])))
+observe("collate of no samples raises", error_name(lambda: collate([])))
 
 
 # %% [markdown]
@@ -507,8 +561,9 @@ def split_lengths(n: int, lengths: Sequence[int | float]) -> list[int]:
     ``split_lengths(10, [7, 3]) == [7, 3]``; ``split_lengths(11, [0.5, 0.5]) == [6, 5]``.
     Raises ``ValueError`` for lengths that are empty, negative, mixed, or do not add up.
 
-    Hint: ``math.floor(n * f)`` per fraction, then add 1 to part ``i % len(lengths)`` for each
-    of the ``n - sum`` samples left over.
+    Hint: check the kinds first (all counts, or all fractions); for fractions take the
+    floor of ``n`` times each, then hand out the samples left over one by one, to part 0,
+    1, 2, ..., wrapping around to part 0 after the last part.
     """
     ### BEGIN SOLUTION
     if len(lengths) == 0:
@@ -544,19 +599,25 @@ expect_error(ValueError, lambda: split_lengths(10, [6, 3]), "9", what="split_len
 expect_error(ValueError, lambda: split_lengths(10, [0.5, 0.4]), "0.9", what="split_lengths(10, [0.5, 0.4])")
 expect_error(ValueError, lambda: split_lengths(10, [11, -1]), what="split_lengths with a negative length")
 expect_error(ValueError, lambda: split_lengths(10, [5, 0.5]), what="split_lengths mixing counts and fractions")
+expect_error(ValueError, lambda: split_lengths(1, [1, 0.0]), what="split_lengths(1, [1, 0.0]) (a count and a fraction)")
 expect_error(ValueError, lambda: split_lengths(10, []), what="split_lengths of no lengths")
-### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(8)
-for _ in range(100):
-    n = int(rng.integers(0, 2000))
-    fractions = rng.dirichlet(np.ones(int(rng.integers(1, 6)))).tolist()
-    if not math.isclose(sum(fractions), 1.0):
-        continue
-    counts = split_lengths(n, fractions)
-    floors = [math.floor(n * f) for f in fractions]
-    extra = [1 if i < n - sum(floors) else 0 for i in range(len(fractions))]
-    assert counts == [f + e for f, e in zip(floors, extra)], f"split_lengths({n}, {fractions}) gives {counts}"
-### END HIDDEN TESTS
+
+# Graded: sizes, fractions and counts drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-split-lengths")
+for case in range(12):
+    n, parts = int(rng.integers(0, 2000)), int(rng.integers(1, 6))
+    fractions = rng.dirichlet(np.ones(parts))
+    fractions = (fractions / fractions.sum()).tolist()
+    observe(f"split_lengths(n, fractions), case {case}", split_lengths(n, fractions))
+counts = rng.multinomial(n, np.ones(parts) / parts)
+observe("split_lengths(n, counts)", split_lengths(n, [int(c) for c in counts]))
+observe("split_lengths(n, NumPy integer counts)", split_lengths(n, list(counts)))
+observe("split_lengths, counts adding up to n + 1, raises", error_name(lambda: split_lengths(n, [*map(int, counts), 1])))
+observe("split_lengths, fractions adding up to less than 1, raises",
+        error_name(lambda: split_lengths(n, [f * 0.9 for f in fractions])))
+observe("split_lengths with a negative count raises", error_name(lambda: split_lengths(n, [n + 1, -1])))
+observe("split_lengths mixing counts and fractions raises", error_name(lambda: split_lengths(n, [n, 0.0])))
+observe("split_lengths of no lengths raises", error_name(lambda: split_lengths(n, [])))
 
 # %% [markdown]
 # The numbers of the digits split below, before and after rounding:
