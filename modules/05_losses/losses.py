@@ -59,6 +59,13 @@ from tinytorch.nn.activations import log_softmax, sigmoid_kernel
 from tinytorch.nn.layers import Module
 from tinytorch.tensor import DtypeError, ShapeError, Tensor, dispatch, register_kernel
 
+# %% [markdown]
+# The test cells use Module 01's helpers: `expect_error` for errors, and `unseen_rng` with
+# `observe` for the inputs your notebook is graded on.
+
+# %% nbgrader={"grade": false, "grade_id": "given-test-tools", "locked": true, "solution": false, "schema_version": 3}
+from tinytorch.tensor import expect_error, observe, unseen_rng
+
 
 # %% [markdown]
 # ## 1. Reductions
@@ -114,6 +121,23 @@ assert isinstance(reduced, Tensor) and float(reduced.item()) == 3.0, "reduce_los
 assert reduced.requires_grad, "reduce_losses on a Tensor must keep it in the graph: use its .sum() method"
 assert reduce_losses(losses_tensor, "none") is losses_tensor, "reduce_losses('none') returns the Tensor as it is"
 
+# Graded: the same calls on losses drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-reduce-losses")
+unseen = rng.uniform(0.0, 3.0, size=tuple(int(n) for n in rng.integers(2, 6, size=2))).astype(np.float32)
+total = float(rng.uniform(1.0, 20.0))
+observe("reduce_losses(x, 'none'), float32", reduce_losses(unseen, "none"))
+observe("reduce_losses(x, 'sum'), float32", reduce_losses(unseen, "sum"))
+observe("reduce_losses(x, 'mean'), float32", reduce_losses(unseen, "mean"))
+observe("reduce_losses(x, 'mean', total), float32", reduce_losses(unseen, "mean", total=total))
+observe("reduce_losses(x, 'mean'), float64", reduce_losses(unseen.astype(np.float64), "mean"))
+unseen_tensor = Tensor(unseen, requires_grad=True)
+reduced = reduce_losses(unseen_tensor, "mean", total=total)
+observe("reduce_losses(Tensor, 'mean', total).data", reduced.data)
+reduced.backward()
+observe("reduce_losses(Tensor, 'mean', total): gradient of the losses", unseen_tensor.grad.data)
+observe("reduce_losses(Tensor, 'sum').data", reduce_losses(unseen_tensor, "sum").data)
+observe("reduce_losses(Tensor, 'none') is the Tensor", reduce_losses(unseen_tensor, "none") is unseen_tensor)
+
 # %% [markdown]
 # Each backward formula needs the opposite step: how much each per-element loss $\ell_i$
 # contributed to the reduced output. With $\bar y$ the gradient of the output, the gradient
@@ -150,9 +174,6 @@ def check_reduction(name: str, reduction: str) -> None:
 # kernel never fails a backward test. Errors are checked with Module 01's `expect_error`.
 
 # %% nbgrader={"grade": false, "grade_id": "given-loss-node", "locked": true, "solution": false, "schema_version": 3}
-from tinytorch.tensor import expect_error
-
-
 def loss_node(op: str, input: np.ndarray, target: np.ndarray, out: np.ndarray, target_grad: bool = False, **attrs: object) -> Node:
     """The Node recording ``out = op(input, target, **attrs)``: a float64 ``input`` that requires
     grad; ``target`` keeps an integer dtype, a float target is float64 (requiring grad if asked)."""
@@ -228,6 +249,31 @@ assert np.allclose(grad_x, 0.5 * 2 * diff) and np.allclose(grad_y, -0.5 * 2 * di
 g_val = np.arange(6.0).reshape(2, 3)
 (grad_x, _) = mse_loss_backward(g_val, loss_node("mse_loss", x_val, y_val, diff**2, reduction="none"))
 assert np.allclose(grad_x, g_val * 2 * diff), "mse_loss_backward (none): each element's gradient is grad_i * 2 (x_i - y_i)"
+column, row = np.array([[1.0], [-1.0]]), np.array([[0.5, 2.0, -1.0], [0.0, 1.0, 3.0]])
+grad_x, _ = mse_loss_backward(np.array(1.0), loss_node("mse_loss", column, row, np.mean((column - row) ** 2), reduction="mean"))
+summed = grad_x.reshape(2, -1).sum(axis=1, keepdims=True)  # what the engine sums back to the input's shape (2, 1)
+assert np.allclose(summed, (2 * (column - row) / 6).sum(axis=1, keepdims=True)), (
+    "mse_loss_backward: input (2, 1) against target (2, 3) gives 6 per-element losses: the mean divides by "
+    "the size of the broadcast diff (6), not of the input (2)"
+)
+
+# Graded: the same formula on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-mse-loss-backward")
+rows, cols = (int(n) for n in rng.integers(2, 6, size=2))
+x_val, y_val = rng.standard_normal((rows, cols)), rng.standard_normal((rows, cols))
+grad_x, grad_y = mse_loss_backward(np.array(1.0), loss_node("mse_loss", x_val, y_val, 0.0, reduction="mean"))
+observe("mse_loss_backward (mean): grad_input", grad_x)
+observe("mse_loss_backward (mean): grad_target is None", grad_y is None)
+scale = rng.uniform(-2.0, 2.0)
+grad_x, grad_y = mse_loss_backward(np.array(scale), loss_node("mse_loss", x_val, y_val, 0.0, target_grad=True, reduction="sum"))
+observe("mse_loss_backward (sum, output gradient g): grad_input", grad_x)
+observe("mse_loss_backward (sum, output gradient g): grad_target", grad_y)
+grad_x, _ = mse_loss_backward(rng.standard_normal((rows, cols)), loss_node("mse_loss", x_val, y_val, 0.0, reduction="none"))
+observe("mse_loss_backward (none): grad_input", grad_x)
+grad_x, grad_y = mse_loss_backward(np.array(1.0), loss_node("mse_loss", x_val[:, :1], y_val, 0.0, target_grad=True, reduction="mean"))
+observe("mse_loss_backward (mean, input (rows, 1) against target (rows, cols)): grad_input summed to (rows, 1)",
+        grad_x.reshape(rows, -1).sum(axis=1, keepdims=True))
+observe("mse_loss_backward (mean, input (rows, 1) against target (rows, cols)): grad_target", grad_y)
 
 
 # %% [markdown]
@@ -312,7 +358,8 @@ def nll_rows(log_probs: np.ndarray, target: np.ndarray, weights: np.ndarray) -> 
 
     ``log_probs`` (M, C) float, ``target`` (M,) int (every entry a valid column), ``weights``
     (M,) float. Keeps the dtype of ``log_probs``. No Python loop.
-    Hint: index with two arrays, ``log_probs[np.arange(M), target]``.
+    Hint: integer-array indexing with two index arrays of shape (M,), the row numbers and
+    ``target``, picks one entry per row. If you are stuck: ``log_probs[np.arange(M), target]``.
     """
     ### BEGIN SOLUTION
     return -weights * log_probs[np.arange(len(target)), target]
@@ -328,6 +375,17 @@ assert np.allclose(out, [-np.log(0.7), -np.log(0.3), -np.log(0.5)], atol=1e-6), 
 assert out.dtype == np.float32, f"nll_rows should keep float32, got {out.dtype}"
 out = nll_rows(log_probs_val, target_val, np.array([2.0, 0.0, 0.5], dtype=np.float32))
 assert np.allclose(out, [-2 * np.log(0.7), 0.0, -0.5 * np.log(0.5)], atol=1e-6), "nll_rows: each loss is multiplied by its weight"
+
+# Graded: the same picks on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-nll-rows")
+samples, classes = (int(n) for n in rng.integers(3, 8, size=2))
+log_probs_val = np.log(rng.dirichlet(np.ones(classes), size=samples)).astype(np.float32)
+target_val = rng.integers(0, classes, size=samples)
+observe("nll_rows(log_probs, target, ones), float32", nll_rows(log_probs_val, target_val, np.ones(samples, dtype=np.float32)))
+weights_val = rng.uniform(0.0, 3.0, size=samples).astype(np.float32)
+observe("nll_rows(log_probs, target, weights), float32", nll_rows(log_probs_val, target_val, weights_val))
+observe("nll_rows(log_probs, target, weights), float64",
+        nll_rows(log_probs_val.astype(np.float64), target_val, weights_val.astype(np.float64)))
 
 
 # %% [markdown]
@@ -420,13 +478,50 @@ grad_lp, _ = nll_loss_backward(g_val, loss_node("nll_loss", log_probs_val, targe
 expected = np.zeros((3, 4))
 expected[[0, 1, 2], target_val] = -g_val
 assert np.allclose(grad_lp, expected), "nll_loss_backward (none): -grad[i] at [i, target[i]]"
-### BEGIN HIDDEN TESTS
-lp4 = np.log(rng.dirichlet(np.ones(3), size=(2, 2, 2))).transpose(0, 3, 1, 2)  # (N=2, C=3, 2, 2)
+node = loss_node("nll_loss", log_probs_val, np.array([1, 3, 1]), 0.0, reduction="mean", weight=None, ignore_index=3)
+grad_lp, _ = nll_loss_backward(np.array(1.0), node)
+expected = np.zeros((3, 4))
+expected[[0, 2], [1, 1]] = -1 / 2
+assert np.allclose(grad_lp, expected), (
+    "nll_loss_backward: targets equal to node.attrs['ignore_index'] (here 3) get 0 and are not counted in the mean"
+)
+lp4 = np.log(rng.dirichlet(np.ones(3), size=(2, 2, 2))).transpose(0, 3, 1, 2)  # (N=2, C=3, d1=2, d2=2)
 t4 = np.array([[[0, 2], [1, 1]], [[2, 0], [0, 1]]])
 grad_lp, _ = nll_loss_backward(np.array(1.0), loss_node("nll_loss", lp4, t4, 0.0, reduction="sum", **attrs))
 expected = -(np.arange(3)[None, :, None, None] == t4[:, None]).astype(float)
-assert np.allclose(grad_lp, expected), "nll_loss_backward: input (N, C, d1, d2) gets -1 at [n, target[n, i, j], i, j]"
-### END HIDDEN TESTS
+assert grad_lp.shape == lp4.shape and np.allclose(grad_lp, expected), (
+    "nll_loss_backward: an input (N, C, d1, d2) gets -1 at [n, target[n, i, j], i, j] (sum), in the input's shape: "
+    "bring it to rows with to_rows and back with from_rows"
+)
+
+# Graded: the same formula on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-nll-loss-backward")
+samples, classes = (int(n) for n in rng.integers(3, 8, size=2))
+log_probs_val = np.log(rng.dirichlet(np.ones(classes), size=samples))
+target_val = rng.integers(0, classes, size=samples)
+weight_val = rng.uniform(0.5, 3.0, size=classes)
+grad_lp, grad_t = nll_loss_backward(np.array(1.0), loss_node("nll_loss", log_probs_val, target_val, 0.0, reduction="mean", **attrs))
+observe("nll_loss_backward (mean): grad_log_probs", grad_lp)
+observe("nll_loss_backward (mean): grad_target is None", grad_t is None)
+ignored_target = np.where(rng.random(samples) < 0.3, -100, target_val)
+node = loss_node("nll_loss", log_probs_val, ignored_target, 0.0, reduction="mean", weight=weight_val, ignore_index=-100)
+observe("nll_loss_backward (mean, class weights, some targets -100)", nll_loss_backward(np.array(1.0), node)[0])
+node = loss_node("nll_loss", log_probs_val, target_val, 0.0, reduction="mean", weight=None, ignore_index=int(rng.integers(0, classes)))
+observe("nll_loss_backward (mean, ignore_index a class)", nll_loss_backward(np.array(1.0), node)[0])
+node = loss_node("nll_loss", log_probs_val, target_val, 0.0, reduction="sum", weight=weight_val, ignore_index=-100)
+observe("nll_loss_backward (sum, class weights, output gradient g)", nll_loss_backward(np.array(rng.uniform(-2, 2)), node)[0])
+grad_lp, _ = nll_loss_backward(rng.standard_normal(samples), loss_node("nll_loss", log_probs_val, target_val, 0.0, reduction="none", **attrs))
+observe("nll_loss_backward (none)", grad_lp)
+n, d1, d2 = (int(k) for k in rng.integers(1, 4, size=3))
+lp4 = np.log(rng.dirichlet(np.ones(classes), size=(n, d1, d2))).transpose(0, 3, 1, 2)
+t4 = rng.integers(0, classes, size=(n, d1, d2))
+grad_lp, _ = nll_loss_backward(rng.standard_normal((n, d1, d2)), loss_node("nll_loss", lp4, t4, 0.0, reduction="none", **attrs))
+observe("nll_loss_backward (none), input (N, C, d1, d2)", grad_lp)
+node = loss_node("nll_loss", lp4, t4, 0.0, reduction="mean", weight=weight_val, ignore_index=-100)
+observe("nll_loss_backward (mean, class weights), input (N, C, d1, d2)", nll_loss_backward(np.array(1.0), node)[0])
+node = loss_node("nll_loss", log_probs_val[0], target_val[0], 0.0, reduction="mean", **attrs)
+observe("nll_loss_backward (mean), input (C,) and a 0-d target", nll_loss_backward(np.array(1.0), node)[0])
+
 
 # %% [markdown]
 # ### Label smoothing and probability targets
@@ -660,7 +755,9 @@ def bce_with_logits_losses(
     ``input`` logits x and ``target`` y of the same shape; ``weight`` w (broadcast against x)
     and ``pos_weight`` p (broadcast along the last axis) may be None (meaning 1). Finite for
     logits of +-1000, with no overflow warning.
-    Hint: ``sp(-x) = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))``.
+    Hint: write ``sp(-x)`` in the stable form above, from ``|x|``, so that ``exp`` never sees a
+    positive number; ``np.log1p(u)`` is ``log(1 + u)``. If you are stuck:
+    ``sp(-x) = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))``.
     """
     ### BEGIN SOLUTION
     softplus_neg = np.maximum(-input, 0) + np.log1p(np.exp(-np.abs(input)))
@@ -684,9 +781,34 @@ weighted = -w * (pw * y64 * np.log(s64) + (1 - y64) * np.log(1 - s64))
 assert np.allclose(bce_with_logits_losses(x64, y64, weight=w, pos_weight=pw), weighted, atol=1e-6), (
     "bce_with_logits_losses: weight scales every element, pos_weight only the positive (y) term"
 )
-with np.errstate(over="raise", divide="raise", invalid="raise"):
+with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+    warnings.simplefilter("always")
     extreme = bce_with_logits_losses(np.array([1000.0, -1000.0, 1000.0], dtype=np.float32), np.array([1.0, 1.0, 0.0], dtype=np.float32))
+assert not caught, (
+    f"bce_with_logits_losses(+-1000) warned '{caught[0].message if caught else ''}': never exponentiate a positive "
+    "number, use the softplus form sp(-x) = max(-x, 0) + log1p(exp(-|x|))"
+)
 assert np.allclose(extreme, [0.0, 1000.0, 1000.0]), f"bce_with_logits_losses(+-1000) should be (0, 1000, 1000), got {extreme} (use the softplus form)"
+
+# Graded: the same losses on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-bce-with-logits-losses")
+rows, cols = (int(n) for n in rng.integers(2, 6, size=2))
+x_val = (3 * rng.standard_normal((rows, cols))).astype(np.float32)
+y_val = rng.random((rows, cols)).astype(np.float32)
+observe("bce_with_logits_losses(x, y), float32", bce_with_logits_losses(x_val, y_val), rtol=1e-4, atol=1e-5)
+w = rng.uniform(0.0, 2.0, size=(rows, 1)).astype(np.float32)
+pw = rng.uniform(0.2, 4.0, size=cols).astype(np.float32)
+observe("bce_with_logits_losses(x, y, weight (rows, 1), pos_weight (cols,)), float32",
+        bce_with_logits_losses(x_val, y_val, weight=w, pos_weight=pw), rtol=1e-4, atol=1e-5)
+observe("bce_with_logits_losses(x, y, pos_weight (cols,)), float64",
+        bce_with_logits_losses(x_val.astype(np.float64), y_val.astype(np.float64), pos_weight=pw.astype(np.float64)))
+extreme_x = (rng.choice([-1.0, 1.0], size=6) * rng.uniform(100.0, 1000.0, size=6)).astype(np.float32)
+extreme_y = rng.integers(0, 2, size=6).astype(np.float32)
+with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+    warnings.simplefilter("always")
+    extreme = bce_with_logits_losses(extreme_x, extreme_y)
+observe("bce_with_logits_losses(logits of size 100 to 1000, targets 0 or 1)", extreme, rtol=1e-4, atol=1e-5)
+observe("bce_with_logits_losses(logits of size 100 to 1000) warned", len(caught) > 0)
 
 
 # %%
@@ -724,7 +846,7 @@ def bce_with_logits_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray |
 
     ``node.attrs`` holds ``weight``, ``pos_weight`` (None means 1) and ``reduction``;
     ``lbar = reduced_grad(grad, x.shape, reduction)``. None in place of the gradient of an
-    input that does not require grad.
+    input that does not require grad. Finite for logits of +-1000, with no overflow warning.
     Hint: ``sigmoid_kernel(-x)`` is stable; ``sp(-x)`` as in the forward pass.
     """
     ### BEGIN SOLUTION
@@ -763,10 +885,41 @@ assert np.allclose(grad_x, 2 * w * ((1 - y_val) - (1 + (pw - 1) * y_val) * (1 - 
     "bce_with_logits_backward (weight, pos_weight): d/dx = w ((1 - y) - (1 + (p - 1) y) sigmoid(-x)) times the output gradient"
 )
 assert np.allclose(grad_y, 2 * w * (-x_val + (pw - 1) * sp_neg)), "bce_with_logits_backward: d/dy = w (-x + (p - 1) sp(-x))"
-with np.errstate(over="raise", invalid="raise"):
+with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+    warnings.simplefilter("always")
     grad_x, _ = bce_with_logits_backward(np.ones(2), loss_node("binary_cross_entropy_with_logits", np.array([1000.0, -1000.0]),
                                                                np.array([0.0, 1.0]), np.zeros(2), reduction="none", **attrs))
+assert not caught, (
+    f"bce_with_logits_backward at +-1000 warned '{caught[0].message if caught else ''}': use the stable sigmoid_kernel(-x), "
+    "never exp of a positive number"
+)
 assert np.allclose(grad_x, [1.0, -1.0]), f"bce_with_logits_backward at +-1000 should be (1, -1), got {grad_x}"
+
+# Graded: the same formula on inputs drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-bce-with-logits-backward")
+rows, cols = (int(n) for n in rng.integers(2, 6, size=2))
+x_val, y_val = 3 * rng.standard_normal((rows, cols)), rng.random((rows, cols))
+grad_x, grad_y = bce_with_logits_backward(np.array(1.0), loss_node("binary_cross_entropy_with_logits", x_val, y_val, 0.0, reduction="mean", **attrs))
+observe("bce_with_logits_backward (mean): grad_input", grad_x)
+observe("bce_with_logits_backward (mean): grad_target is None", grad_y is None)
+w, pw = rng.uniform(0.0, 2.0, size=(rows, 1)), rng.uniform(0.2, 4.0, size=cols)
+node = loss_node("binary_cross_entropy_with_logits", x_val, y_val, 0.0, target_grad=True, reduction="sum", weight=w, pos_weight=pw)
+grad_x, grad_y = bce_with_logits_backward(np.array(rng.uniform(-2.0, 2.0)), node)
+observe("bce_with_logits_backward (sum, weight, pos_weight, output gradient g): grad_input", grad_x)
+observe("bce_with_logits_backward (sum, weight, pos_weight, output gradient g): grad_target", grad_y)
+node = loss_node("binary_cross_entropy_with_logits", x_val, y_val, 0.0, target_grad=True, reduction="mean", weight=w, pos_weight=None)
+grad_x, grad_y = bce_with_logits_backward(np.array(1.0), node)
+observe("bce_with_logits_backward (mean, weight): grad_input", grad_x)
+observe("bce_with_logits_backward (mean, weight): grad_target", grad_y)
+extreme_x = rng.choice([-1.0, 1.0], size=6) * rng.uniform(100.0, 1000.0, size=6)
+node = loss_node("binary_cross_entropy_with_logits", extreme_x, rng.random(6), np.zeros(6), target_grad=True, reduction="none",
+                 weight=None, pos_weight=rng.uniform(0.2, 4.0, size=6))
+with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+    warnings.simplefilter("always")
+    grad_x, grad_y = bce_with_logits_backward(rng.standard_normal(6), node)
+observe("bce_with_logits_backward (none, logits of size 100 to 1000, pos_weight): grad_input", grad_x)
+observe("bce_with_logits_backward (none, logits of size 100 to 1000, pos_weight): grad_target", grad_y)
+observe("bce_with_logits_backward (logits of size 100 to 1000) warned", len(caught) > 0)
 
 
 # %% [markdown]

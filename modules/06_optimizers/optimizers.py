@@ -332,12 +332,14 @@ def gradient_with_decay(param: np.ndarray, grad: np.ndarray, weight_decay: float
 # %% [markdown]
 # The tests check in-place updates with a given helper: `peak_new_bytes(fn)` runs `fn()`
 # under `tracemalloc` and returns the peak number of bytes it allocated (NumPy reports its
-# arrays to `tracemalloc`); `Parameter` comes from Module 04.
+# arrays to `tracemalloc`); `Parameter` comes from Module 04, and `unseen_rng` and `observe`
+# (the inputs your notebook is graded on) from Module 01.
 
 # %% nbgrader={"grade": false, "grade_id": "given-test-helpers", "locked": true, "solution": false, "schema_version": 3}
 import tracemalloc
 
 from tinytorch.nn.layers import Parameter
+from tinytorch.tensor import observe, unseen_rng
 
 
 def peak_new_bytes(fn: Callable[[], Any]) -> int:
@@ -389,8 +391,11 @@ def sgd_update(param: np.ndarray, d_p: np.ndarray, momentum_buffer: np.ndarray |
     ``momentum * buf + (1 - dampening) * d_p``. The update is ``d_p + momentum * buf``
     (Nesterov), ``buf`` (momentum) or ``d_p`` (none), and ``param -= lr * update``.
     After the first step nothing the size of ``param`` may be allocated.
-    Hint: ``buf *= momentum``, then ``np.multiply(d_p, 1 - dampening, out=tmp)`` and ``buf += tmp``;
-    finish with ``np.multiply(update, lr, out=tmp)`` and ``param -= tmp``.
+    Hint: scale the buffer in place, write the ``(1 - dampening) * d_p`` term into ``tmp`` and
+    add it to the buffer; then write ``lr * update`` into ``tmp`` and subtract it from ``param``
+    in place. Every array here has the parameter's shape, so ``tmp`` fits each intermediate.
+    If you are stuck: ``a *= c`` and ``a -= b`` are in place, and ``np.multiply(a, c, out=tmp)``
+    writes a product into ``tmp`` without allocating.
     """
     ### BEGIN SOLUTION
     update = d_p
@@ -437,16 +442,36 @@ assert sgd_update(param, d_p, None, tmp, lr=0.1, momentum=0.0, dampening=0.0, ne
 assert np.allclose(param, start - 0.1 * grads[0]), "sgd_update: plain SGD is param -= lr * d_p"
 assert np.array_equal(d_p, grads[0]), "sgd_update: do not write into d_p (it may be the parameter's .grad)"
 
-param, buf = start.copy(), None
-for g in grads:
-    buf = sgd_update(param, g, buf, tmp, lr=0.1, momentum=0.9, dampening=0.0, nesterov=False)
+param, d_p = start.copy(), grads[0].copy()
+buf = sgd_update(param, d_p, None, tmp, lr=0.1, momentum=0.9, dampening=0.0, nesterov=False)
 assert buf is not None, "sgd_update: with momentum, return the buffer (a copy of d_p on the first step)"
+assert not np.shares_memory(buf, d_p), (
+    "sgd_update: the first momentum buffer must be a copy of d_p (d_p.copy()), not d_p itself: the next steps "
+    "update the buffer in place and would change the gradient"
+)
+assert np.allclose(buf, grads[0]) and np.allclose(param, start - 0.1 * grads[0]), (
+    "sgd_update: on the first step with momentum, buf = d_p and param -= lr * buf"
+)
+for g in grads[1:]:
+    buf = sgd_update(param, g, buf, tmp, lr=0.1, momentum=0.9, dampening=0.0, nesterov=False)
 assert np.allclose(param, sgd_reference(start, grads, 0.1, 0.9, 0.0, False)), (
     "sgd_update: momentum: buf = d_p on the first step, then buf = momentum * buf + (1 - dampening) * d_p; param -= lr * buf"
 )
 param_array, buf_array = param, buf
 buf = sgd_update(param, grads[0], buf, tmp, lr=0.1, momentum=0.9, dampening=0.0, nesterov=False)
 assert buf is buf_array and param is param_array, "sgd_update: after the first step, update the buffer in place and return it"
+
+param = start.copy()
+buf = sgd_update(param, grads[0].copy(), None, tmp, lr=0.2, momentum=0.5, dampening=0.3, nesterov=False)
+assert np.allclose(buf, grads[0]), (
+    "sgd_update: dampening does not apply on the first step: the buffer starts as d_p itself "
+    "(PyTorch: buf = d_p on the first step, then buf = momentum * buf + (1 - dampening) * d_p)"
+)
+for g in grads[1:]:
+    buf = sgd_update(param, g, buf, tmp, lr=0.2, momentum=0.5, dampening=0.3, nesterov=False)
+assert np.allclose(param, sgd_reference(start, grads, 0.2, 0.5, 0.3, False)), (
+    "sgd_update: with dampening 0.3, after the first step buf = momentum * buf + (1 - dampening) * d_p"
+)
 
 param, buf = start.copy(), None
 for g in grads:
@@ -458,19 +483,51 @@ assert np.allclose(param, sgd_reference(start, grads, 0.05, 0.8, 0.0, True)), (
 big, big_grad = np.zeros((256, 256), dtype=np.float32), np.ones((256, 256), dtype=np.float32)
 big_tmp = np.empty_like(big)
 big_buf = sgd_update(big, big_grad, None, big_tmp, lr=0.1, momentum=0.9, dampening=0.1, nesterov=False)
-peak = peak_new_bytes(lambda: sgd_update(big, big_grad, big_buf, big_tmp, lr=0.1, momentum=0.9, dampening=0.1, nesterov=False))
-assert peak < 0.1 * big.nbytes, (
-    f"sgd_update allocated {peak} bytes for a parameter of {big.nbytes} bytes: write intermediate results "
-    "into tmp with out= (lr * d_p alone allocates a new array)"
-)
-### BEGIN HIDDEN TESTS
-param, buf = start.copy(), None
+for nesterov, dampening in ((False, 0.1), (True, 0.0)):
+    peak = peak_new_bytes(lambda: sgd_update(big, big_grad, big_buf, big_tmp, lr=0.1, momentum=0.9, dampening=dampening,
+                                             nesterov=nesterov))
+    assert peak < 0.1 * big.nbytes, (
+        f"sgd_update (nesterov={nesterov}) allocated {peak} bytes for a parameter of {big.nbytes} bytes: write "
+        "intermediate results into tmp with out= (lr * d_p alone allocates a new array)"
+    )
+
+# Graded: the same rules on parameters and gradients drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-sgd-update")
+shape = tuple(int(n) for n in rng.integers(2, 6, size=2))
+start = rng.standard_normal(shape)
+grads = [rng.standard_normal(shape) for _ in range(4)]
+lr, mu, tau = (float(value) for value in rng.uniform((0.01, 0.1, 0.1), (0.5, 0.95, 0.9)))
+tmp = np.empty_like(start)
+for label, momentum, dampening, nesterov in (("plain", 0.0, 0.0, False), ("momentum", mu, 0.0, False),
+                                             ("momentum and dampening", mu, tau, False), ("Nesterov", mu, 0.0, True)):
+    param, given = start.copy(), [g.copy() for g in grads]
+    buf = sgd_update(param, given[0], None, tmp, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov)
+    observe(f"sgd_update ({label}): param after the first step", param)
+    observe(f"sgd_update ({label}): the first buffer", "None" if buf is None else buf)
+    if momentum != 0:
+        observe(f"sgd_update ({label}): the first buffer shares memory with d_p", bool(np.shares_memory(buf, given[0])))
+    first_buf = buf
+    for g in given[1:]:
+        buf = sgd_update(param, g, buf, tmp, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov)
+    observe(f"sgd_update ({label}): param after 4 steps", param)
+    observe(f"sgd_update ({label}): the buffer after 4 steps", "None" if buf is None else buf)
+    observe(f"sgd_update ({label}): the same buffer object on every step", buf is first_buf)
+    observe(f"sgd_update ({label}): the gradients after the steps (read only)", np.stack(given))
+param32, buf32 = start.astype(np.float32), None
 for g in grads:
-    buf = sgd_update(param, g, buf, tmp, lr=0.2, momentum=0.5, dampening=0.3, nesterov=False)
-assert np.allclose(param, sgd_reference(start, grads, 0.2, 0.5, 0.3, False))
-peak = peak_new_bytes(lambda: sgd_update(big, big_grad, big_buf, big_tmp, lr=0.1, momentum=0.9, dampening=0.0, nesterov=True))
-assert peak < 0.1 * big.nbytes
-### END HIDDEN TESTS
+    buf32 = sgd_update(param32, g.astype(np.float32), buf32, tmp.astype(np.float32), lr=lr, momentum=mu, dampening=tau,
+                       nesterov=False)
+observe("sgd_update (momentum and dampening), float32: param after 4 steps", param32, rtol=1e-4, atol=1e-5)
+big_shape = tuple(int(n) for n in rng.integers(200, 300, size=2))
+big, big_grad = np.zeros(big_shape, dtype=np.float32), rng.standard_normal(big_shape).astype(np.float32)
+big_tmp = np.empty_like(big)
+for label, dampening, nesterov in (("momentum and dampening", tau, False), ("Nesterov", 0.0, True)):
+    big_buf = sgd_update(big, big_grad, None, big_tmp, lr=lr, momentum=mu, dampening=dampening, nesterov=nesterov)
+    peak = peak_new_bytes(lambda: sgd_update(big, big_grad, big_buf, big_tmp, lr=lr, momentum=mu, dampening=dampening,
+                                             nesterov=nesterov))
+    observe(f"sgd_update ({label}): a step allocates less than a tenth of the parameter", peak < 0.1 * big.nbytes)
+observe("sgd_update (Nesterov): the big parameter after its steps", big, rtol=1e-4, atol=1e-5)
+
 
 # %% [markdown]
 # The class `SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
@@ -574,8 +631,13 @@ def adam_update(param: np.ndarray, d_p: np.ndarray, exp_avg: np.ndarray, exp_avg
     (1 - beta2) * d_p**2``, ``max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)``, then
     ``param -= lr / (1 - beta1**step) * exp_avg / (sqrt(v) / sqrt(1 - beta2**step) + eps)``
     with ``v`` the maximum under AMSGrad, else ``exp_avg_sq``. Allocates nothing the size of ``param``.
-    Hint: ``np.multiply(d_p, d_p, out=tmp)``; ``np.maximum(a, b, out=a)``; ``np.sqrt(v, out=tmp)``;
-    ``np.divide(exp_avg, tmp, out=tmp)``.
+    Hint: update each moment in place: scale it by its beta, write its new term
+    (``(1 - beta1) * d_p``, then ``(1 - beta2) * d_p**2``) into ``tmp`` and add it. Then build
+    the denominator in ``tmp`` (square root of ``v``, divided by ``sqrt(1 - beta2**step)``, plus
+    ``eps``), turn it into the step and subtract that from ``param``. NumPy's ufuncs
+    (``np.multiply``, ``np.sqrt``, ``np.maximum``, ``np.divide``) take ``out=``.
+    If you are stuck: ``np.multiply(d_p, d_p, out=tmp)`` squares the direction into ``tmp``, and
+    ``np.divide(exp_avg, tmp, out=tmp)`` divides by the denominator held in ``tmp``.
     """
     ### BEGIN SOLUTION
     exp_avg *= beta1
@@ -635,6 +697,14 @@ assert np.allclose(m, m_ref) and np.allclose(v, v_ref), (
 )
 assert np.allclose(param, p_ref), "adam_update: param -= lr / (1 - beta1**step) * exp_avg / (sqrt(v) / sqrt(1 - beta2**step) + eps)"
 
+param, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+for t, g in enumerate(grads, start=1):
+    adam_update(param, g, m, v, None, t, tmp, lr=0.3, beta1=0.5, beta2=0.6, eps=0.1)
+assert np.allclose(param, adam_reference(start, grads, 0.3, 0.5, 0.6, 0.1, False)[0]), (
+    "adam_update with eps=0.1: eps is added after the bias correction of v, "
+    "param -= lr / (1 - beta1**step) * exp_avg / (sqrt(v) / sqrt(1 - beta2**step) + eps)"
+)
+
 param, m, v, v_max = start.copy(), np.zeros_like(start), np.zeros_like(start), np.zeros_like(start)
 for t, g in enumerate(grads, start=1):
     adam_update(param, g, m, v, v_max, t, tmp, lr=0.05, beta1=0.8, beta2=0.9, eps=1e-3)
@@ -649,12 +719,42 @@ peak = peak_new_bytes(lambda: adam_update(big, big_grad, *moments, 2, big_tmp, l
 assert peak < 0.1 * big.nbytes, (
     f"adam_update allocated {peak} bytes for a parameter of {big.nbytes} bytes: write intermediate results into tmp with out="
 )
-### BEGIN HIDDEN TESTS
-param, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+
+# Graded: the same rules on parameters and gradients drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-adam-update")
+shape = tuple(int(n) for n in rng.integers(2, 6, size=2))
+start = rng.standard_normal(shape)
+grads = [rng.standard_normal(shape) * scale for scale in rng.uniform(0.05, 3.0, size=5)]
+lr, beta1, beta2, eps = (float(value) for value in rng.uniform((0.001, 0.5, 0.6, 0.05), (0.3, 0.95, 0.99, 0.5)))
+tmp = np.empty_like(start)
+for label, hyper, amsgrad in (("betas (0.9, 0.999), eps 1e-8", (lr, 0.9, 0.999, 1e-8), False),
+                              ("drawn betas, large eps", (lr, beta1, beta2, eps), False),
+                              ("AMSGrad, drawn betas, eps 1e-3", (lr, beta1, beta2, 1e-3), True)):
+    param, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    v_max = np.zeros_like(start) if amsgrad else None
+    given = [g.copy() for g in grads]
+    for t, g in enumerate(given, start=1):
+        adam_update(param, g, m, v, v_max, t, tmp, lr=hyper[0], beta1=hyper[1], beta2=hyper[2], eps=hyper[3])
+        if t == 1:
+            observe(f"adam_update ({label}): param after the first step", param)
+    observe(f"adam_update ({label}): exp_avg after 5 steps", m)
+    observe(f"adam_update ({label}): exp_avg_sq after 5 steps", v)
+    if amsgrad:
+        observe(f"adam_update ({label}): max_exp_avg_sq after 5 steps", v_max)
+    observe(f"adam_update ({label}): param after 5 steps", param)
+    observe(f"adam_update ({label}): the gradients after the steps (read only)", np.stack(given))
+param32, m32, v32 = start.astype(np.float32), np.zeros(shape, np.float32), np.zeros(shape, np.float32)
 for t, g in enumerate(grads, start=1):
-    adam_update(param, g, m, v, None, t, tmp, lr=0.3, beta1=0.5, beta2=0.6, eps=0.1)
-assert np.allclose(param, adam_reference(start, grads, 0.3, 0.5, 0.6, 0.1, False)[0])
-### END HIDDEN TESTS
+    adam_update(param32, g.astype(np.float32), m32, v32, None, t, tmp.astype(np.float32), lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+observe("adam_update, float32: param after 5 steps", param32, rtol=1e-4, atol=1e-5)
+big_shape = tuple(int(n) for n in rng.integers(200, 300, size=2))
+big, big_grad = np.zeros(big_shape, dtype=np.float32), rng.standard_normal(big_shape).astype(np.float32)
+moments, big_tmp = [np.zeros_like(big) for _ in range(3)], np.empty_like(big)
+for t in (1, 2):
+    peak = peak_new_bytes(lambda: adam_update(big, big_grad, *moments, t, big_tmp, lr=lr, beta1=beta1, beta2=beta2, eps=1e-8))
+    observe(f"adam_update (AMSGrad), step {t}: allocates less than a tenth of the parameter", peak < 0.1 * big.nbytes)
+observe("adam_update (AMSGrad): the big parameter after 2 steps", big, rtol=1e-4, atol=1e-5)
+
 
 # %% [markdown]
 # ### AdamW: decoupled weight decay
@@ -686,11 +786,29 @@ def decoupled_weight_decay(param: np.ndarray, lr: float, weight_decay: float) ->
 param = np.array([[1.0, -2.0], [4.0, 0.5]])
 original = param
 decoupled_weight_decay(param, 0.1, 0.5)
+assert not np.array_equal(original, [[1.0, -2.0], [4.0, 0.5]]), (
+    "decoupled_weight_decay must change param in place (param *= ...): the array passed in did not change "
+    "(assigning param = param * ... only makes a new array)"
+)
 assert np.allclose(original, [[0.95, -1.9], [3.8, 0.475]]), (
-    "decoupled_weight_decay: param *= 1 - lr * weight_decay, in place (0.1 * 0.5 shrinks by 5%)"
+    f"decoupled_weight_decay: param *= 1 - lr * weight_decay (lr 0.1, weight_decay 0.5 shrinks by 5%), got {original}"
 )
 decoupled_weight_decay(param, 0.1, 0.0)
 assert np.allclose(original, [[0.95, -1.9], [3.8, 0.475]]), "decoupled_weight_decay: weight_decay 0 changes nothing"
+
+# Graded: the same decay of parameters drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-decoupled-weight-decay")
+shape = tuple(int(n) for n in rng.integers(2, 6, size=2))
+lr, weight_decay = (float(value) for value in rng.uniform((0.001, 0.01), (0.5, 1.0)))
+param = rng.standard_normal(shape)
+original = param
+decoupled_weight_decay(param, lr, weight_decay)
+observe("decoupled_weight_decay(param, lr, weight_decay): the array passed in", original)
+param32 = rng.standard_normal(shape).astype(np.float32)
+original = param32
+decoupled_weight_decay(param32, lr, weight_decay)
+decoupled_weight_decay(param32, lr, 0.0)
+observe("decoupled_weight_decay, float32, then weight_decay 0: the array passed in", original, rtol=1e-5, atol=1e-6)
 
 
 # %% [markdown]
@@ -827,6 +945,12 @@ rates = [step_lr(0.1, epoch, 3, 0.5) for epoch in range(8)]
 expected = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]
 assert np.allclose(rates, expected), f"step_lr(0.1, epoch, step_size=3, gamma=0.5) for epochs 0..7: expected {expected}, got {rates}"
 
+# Graded: the same schedule with a base rate, period and factor drawn for each graded run.
+rng = unseen_rng("test-step-lr")
+base_lr, gamma = (float(value) for value in rng.uniform((0.01, 0.1), (1.0, 0.9)))
+step_size = int(rng.integers(1, 7))
+observe("step_lr(base_lr, epoch, step_size, gamma) for epochs 0..24", [float(step_lr(base_lr, epoch, step_size, gamma)) for epoch in range(25)])
+
 
 # %% [markdown]
 # ### Your task: `cosine_lr`
@@ -853,6 +977,13 @@ assert math.isclose(cosine_lr(1.0, 2, 6, 0.0), 0.75), "cosine_lr: (1 + cos(pi / 
 assert math.isclose(cosine_lr(0.1, 15, 10, 0.0), 0.05) and math.isclose(cosine_lr(0.1, 20, 10, 0.0), 0.1), (
     "cosine_lr: past T_max the same formula goes on: the rate rises back to base_lr at 2 * T_max"
 )
+
+# Graded: the same schedule with a base rate, floor and length drawn for each graded run.
+rng = unseen_rng("test-cosine-lr")
+base_lr, eta_min = (float(value) for value in rng.uniform((0.05, 0.0), (1.0, 0.01)))
+T_max = int(rng.integers(2, 13))
+observe("cosine_lr(base_lr, epoch, T_max, eta_min) for epochs 0..2 * T_max + 2",
+        [float(cosine_lr(base_lr, epoch, T_max, eta_min)) for epoch in range(2 * T_max + 3)])
 
 
 # %% [markdown]
@@ -975,16 +1106,26 @@ def objective_gradients(values: list[np.ndarray], targets: list[np.ndarray], cur
     return [a * (x - c) + x * x * x / 10 for x, c, a in zip(values, targets, curvatures)]
 
 
-def replay(name: str, data: Any, classes: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def replay(name: str, data: Any, classes: dict[str, Any],
+           rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run configuration ``name`` of the file with ``classes``: the parameters after each step
-    (concatenated, one row per step, the start first) and group 0's rate at each step."""
+    (concatenated, one row per step, the start first) and group 0's rate at each step.
+
+    With ``rng``, the start, targets and curvatures are drawn from it (as ``make_trajectories.py``
+    draws them) instead of read from the file: the same optimizer on a new problem."""
     config = json.loads(str(data[f"{name}/config"]))
     shapes = [tuple(shape) for shape in config["shapes"]]
-    flat_start = data[f"{name}/trajectory"][0]
-    splits = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
-    params = [Parameter(part.reshape(shape).copy()) for part, shape in zip(np.split(flat_start, splits), shapes)]
-    targets = [data[f"{name}/target{i}"] for i in range(len(params))]
-    curvatures = [data[f"{name}/curvature{i}"] for i in range(len(params))]
+    if rng is None:
+        splits = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
+        starts = [part.reshape(shape) for part, shape in zip(np.split(data[f"{name}/trajectory"][0], splits), shapes)]
+        targets = [data[f"{name}/target{i}"] for i in range(len(shapes))]
+        curvatures = [data[f"{name}/curvature{i}"] for i in range(len(shapes))]
+    else:
+        starts = [rng.standard_normal(shape) for shape in shapes]
+        targets = [rng.standard_normal(shape) for shape in shapes]
+        curvatures = [rng.uniform(0.5, 4.0, shape) for shape in shapes]
+    params = [Parameter(start.copy()) for start in starts]
+    flat_start = np.concatenate([start.ravel() for start in starts])
     groups = config.get("groups")
     arguments = [{"params": [params[i] for i in group.pop("param_indices")], **group} for group in groups] if groups else params
     optimizer = classes[config["optimizer"]](arguments, **config["kwargs"])
@@ -1003,22 +1144,33 @@ def replay(name: str, data: Any, classes: dict[str, Any]) -> tuple[np.ndarray, n
 
 # %% nbgrader={"grade": true, "grade_id": "test-torch-trajectories", "locked": true, "points": 3, "solution": false, "schema_version": 3}
 OPTIM_CLASSES = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "StepLR": StepLR, "CosineAnnealingLR": CosineAnnealingLR}
+YOUR_FUNCTIONS = {"SGD": "sgd_update", "Adam": "adam_update", "AdamW": "adam_update and decoupled_weight_decay",
+                  "StepLR": "step_lr", "CosineAnnealingLR": "cosine_lr"}
 trajectories = np.load(trajectory_path(), allow_pickle=False)
 names = [str(name) for name in trajectories["names"]]
-print(f"{len(names)} trajectories computed by {trajectories['generator']}:", ", ".join(names))
-ours, theirs = replay("sgd_nesterov_wd_steplr", trajectories, OPTIM_CLASSES)
-assert np.allclose(ours[1], trajectories["sgd_nesterov_wd_steplr/trajectory"][1], rtol=1e-9, atol=1e-12), (
-    "SGD(nesterov, weight_decay): the first step differs from PyTorch's; check sgd_update"
-)
-assert np.allclose(ours, trajectories["sgd_nesterov_wd_steplr/trajectory"], rtol=1e-9, atol=1e-12), (
-    "SGD(nesterov, weight_decay) with StepLR: 20 steps differ from PyTorch's; check sgd_update and step_lr"
-)
-### BEGIN HIDDEN TESTS
+print(f"checking {len(names)} trajectories computed by {trajectories['generator']}:", ", ".join(names))
 for name in names:
+    config = json.loads(str(trajectories[f"{name}/config"]))
+    update, schedule = YOUR_FUNCTIONS[config["optimizer"]], YOUR_FUNCTIONS.get(config.get("scheduler"))
     ours, rates = replay(name, trajectories, OPTIM_CLASSES)
-    assert np.allclose(rates, trajectories[f"{name}/lr"], rtol=1e-12, atol=0), f"{name}: the learning rates differ from PyTorch's"
-    assert np.allclose(ours, trajectories[f"{name}/trajectory"], rtol=1e-9, atol=1e-12), f"{name}: the parameters differ from PyTorch's"
-### END HIDDEN TESTS
+    theirs = trajectories[f"{name}/trajectory"]
+    assert np.allclose(rates, trajectories[f"{name}/lr"], rtol=1e-12, atol=0), (
+        f"{name}: the learning rates differ from PyTorch's ({rates} against {trajectories[f'{name}/lr']}); check {schedule or update}"
+    )
+    assert np.allclose(ours[1], theirs[1], rtol=1e-9, atol=1e-12), f"{name}: the first step differs from PyTorch's; check {update}"
+    wrong = [step for step in range(len(ours)) if not np.allclose(ours[step], theirs[step], rtol=1e-9, atol=1e-12)]
+    assert not wrong, (
+        f"{name}: the parameters differ from PyTorch's from step {wrong[0] if wrong else 0} of {len(ours) - 1} on; "
+        f"check {update}" + (f" and {schedule}" if schedule else "")
+    )
+
+# Graded: every configuration again, on a start, targets and curvatures drawn for each graded run.
+rng = unseen_rng("test-torch-trajectories")
+for name in names:
+    ours, rates = replay(name, trajectories, OPTIM_CLASSES, rng)
+    observe(f"{name}: the parameters after each step, on a new problem", ours)
+    observe(f"{name}: group 0's learning rate at each step", rates)
+
 
 # %% [markdown]
 # ## 7. Saving and restoring the state
@@ -1095,10 +1247,43 @@ assert isinstance(saved, Tensor) and saved is not buffer and saved.dtype == np.f
 buffer.data += 100
 assert saved.data.tolist() == [0.0, 1.0, 2.0], "pack_state: the copy must not share memory with the live buffer"
 assert packed["state"][1]["step"] == 4, "pack_state: values that are not tensors are kept as they are"
-### BEGIN HIDDEN TESTS
 packed = pack_state(groups, {c: {"x": Tensor([1.0])}, a: {"x": Tensor([2.0])}})
-assert set(packed["state"]) == {0, 2} and packed["state"][2]["x"].data.tolist() == [1.0]
-### END HIDDEN TESTS
+assert sorted(packed["state"]) == [0, 2] and packed["state"][2]["x"].data.tolist() == [1.0], (
+    "pack_state: the parameters are numbered over all groups in order (a, b | c are 0, 1 | 2), and each state "
+    f"entry is keyed by its parameter's number; got {({i: v['x'].data.tolist() for i, v in packed['state'].items()})}"
+)
+
+# Graded: groups and state drawn for each graded run, compared with the reference.
+rng = unseen_rng("test-pack-state")
+params = [Parameter(rng.standard_normal(int(size))) for size in rng.integers(1, 4, size=int(rng.integers(3, 7)))]
+cut = int(rng.integers(1, len(params)))
+groups = [{"params": params[:cut], "lr": float(rng.uniform(0.001, 0.1)), "momentum": float(rng.uniform(0.0, 1.0))},
+          {"params": params[cut:], "lr": float(rng.uniform(0.001, 0.1)), "momentum": 0.0, "nesterov": False}]
+has_state = rng.random(len(params)) < 0.6
+has_state[int(rng.integers(0, len(params)))] = True
+live = {}
+for i in rng.permutation(len(params)):  # the optimizer's state is in the order the parameters first stepped
+    if has_state[i]:
+        dtype = (np.float32, np.float64)[int(rng.integers(0, 2))]
+        live[params[i]] = {"momentum_buffer": Tensor(rng.standard_normal(params[i].shape), dtype=dtype),
+                           "step": int(rng.integers(1, 100))}
+packed = pack_state(groups, live)
+packed_groups = packed["param_groups"]
+for number in (0, 1):
+    observe(f"pack_state: packed group {number}'s parameter indices", packed_groups[number]["params"])
+    observe(f"pack_state: packed group {number}'s keys, in order", list(packed_groups[number]))
+    observe(f"pack_state: packed group {number}'s lr and momentum",
+            [float(packed_groups[number]["lr"]), float(packed_groups[number]["momentum"])])
+observe("pack_state: the optimizer's groups keep their parameters",
+        [p is q for p, q in zip(groups[0]["params"] + groups[1]["params"], params)])
+saved = [packed["state"][index] for index in sorted(packed["state"])]
+observe("pack_state: the indices that have state", sorted(packed["state"]))
+observe("pack_state: each saved state's step", [entry["step"] for entry in saved])
+observe("pack_state: each saved buffer's dtype", [str(entry["momentum_buffer"].dtype) for entry in saved])
+observe("pack_state: the saved buffers, concatenated", np.concatenate([entry["momentum_buffer"].data.ravel() for entry in saved]))
+observe("pack_state: a saved buffer shares memory with a live one", any(
+    np.shares_memory(entry["momentum_buffer"].data, values["momentum_buffer"].data) for entry in saved for values in live.values()))
+
 
 # %% [markdown]
 # A round trip through the classes: optimizer A takes 5 steps, its state dict is loaded

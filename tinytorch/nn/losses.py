@@ -123,7 +123,8 @@ def nll_rows(log_probs: np.ndarray, target: np.ndarray, weights: np.ndarray) -> 
 
     ``log_probs`` (M, C) float, ``target`` (M,) int (every entry a valid column), ``weights``
     (M,) float. Keeps the dtype of ``log_probs``. No Python loop.
-    Hint: index with two arrays, ``log_probs[np.arange(M), target]``.
+    Hint: integer-array indexing with two index arrays of shape (M,), the row numbers and
+    ``target``, picks one entry per row. If you are stuck: ``log_probs[np.arange(M), target]``.
     """
     ### BEGIN SOLUTION
     return -weights * log_probs[np.arange(len(target)), target]
@@ -313,7 +314,9 @@ def bce_with_logits_losses(
     ``input`` logits x and ``target`` y of the same shape; ``weight`` w (broadcast against x)
     and ``pos_weight`` p (broadcast along the last axis) may be None (meaning 1). Finite for
     logits of +-1000, with no overflow warning.
-    Hint: ``sp(-x) = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))``.
+    Hint: write ``sp(-x)`` in the stable form above, from ``|x|``, so that ``exp`` never sees a
+    positive number; ``np.log1p(u)`` is ``log(1 + u)``. If you are stuck:
+    ``sp(-x) = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))``.
     """
     ### BEGIN SOLUTION
     softplus_neg = np.maximum(-input, 0) + np.log1p(np.exp(-np.abs(input)))
@@ -338,7 +341,7 @@ def bce_with_logits_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray |
 
     ``node.attrs`` holds ``weight``, ``pos_weight`` (None means 1) and ``reduction``;
     ``lbar = reduced_grad(grad, x.shape, reduction)``. None in place of the gradient of an
-    input that does not require grad.
+    input that does not require grad. Finite for logits of +-1000, with no overflow warning.
     Hint: ``sigmoid_kernel(-x)`` is stable; ``sp(-x)`` as in the forward pass.
     """
     ### BEGIN SOLUTION

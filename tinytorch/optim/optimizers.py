@@ -219,8 +219,11 @@ def sgd_update(param: np.ndarray, d_p: np.ndarray, momentum_buffer: np.ndarray |
     ``momentum * buf + (1 - dampening) * d_p``. The update is ``d_p + momentum * buf``
     (Nesterov), ``buf`` (momentum) or ``d_p`` (none), and ``param -= lr * update``.
     After the first step nothing the size of ``param`` may be allocated.
-    Hint: ``buf *= momentum``, then ``np.multiply(d_p, 1 - dampening, out=tmp)`` and ``buf += tmp``;
-    finish with ``np.multiply(update, lr, out=tmp)`` and ``param -= tmp``.
+    Hint: scale the buffer in place, write the ``(1 - dampening) * d_p`` term into ``tmp`` and
+    add it to the buffer; then write ``lr * update`` into ``tmp`` and subtract it from ``param``
+    in place. Every array here has the parameter's shape, so ``tmp`` fits each intermediate.
+    If you are stuck: ``a *= c`` and ``a -= b`` are in place, and ``np.multiply(a, c, out=tmp)``
+    writes a product into ``tmp`` without allocating.
     """
     ### BEGIN SOLUTION
     update = d_p
@@ -286,8 +289,13 @@ def adam_update(param: np.ndarray, d_p: np.ndarray, exp_avg: np.ndarray, exp_avg
     (1 - beta2) * d_p**2``, ``max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)``, then
     ``param -= lr / (1 - beta1**step) * exp_avg / (sqrt(v) / sqrt(1 - beta2**step) + eps)``
     with ``v`` the maximum under AMSGrad, else ``exp_avg_sq``. Allocates nothing the size of ``param``.
-    Hint: ``np.multiply(d_p, d_p, out=tmp)``; ``np.maximum(a, b, out=a)``; ``np.sqrt(v, out=tmp)``;
-    ``np.divide(exp_avg, tmp, out=tmp)``.
+    Hint: update each moment in place: scale it by its beta, write its new term
+    (``(1 - beta1) * d_p``, then ``(1 - beta2) * d_p**2``) into ``tmp`` and add it. Then build
+    the denominator in ``tmp`` (square root of ``v``, divided by ``sqrt(1 - beta2**step)``, plus
+    ``eps``), turn it into the step and subtract that from ``param``. NumPy's ufuncs
+    (``np.multiply``, ``np.sqrt``, ``np.maximum``, ``np.divide``) take ``out=``.
+    If you are stuck: ``np.multiply(d_p, d_p, out=tmp)`` squares the direction into ``tmp``, and
+    ``np.divide(exp_avg, tmp, out=tmp)`` divides by the denominator held in ``tmp``.
     """
     ### BEGIN SOLUTION
     exp_avg *= beta1
