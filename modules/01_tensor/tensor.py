@@ -176,7 +176,6 @@ def expect_error(
 # number or string, or a list or tuple of them (a shape, a list of token ids). A `Tensor` is
 # not plain data: observe its `.data`. The cell is read-only.
 
-
 # %% nbgrader={"grade": false, "grade_id": "given-observe", "locked": true, "solution": false, "schema_version": 3}
 #| export
 # A graded run sets these two variables in the process that runs the notebook; a notebook
@@ -315,6 +314,7 @@ observe("as_array(an array) shares memory with its input", bool(np.shares_memory
 observe("as_array(complex data) raises", error_name(lambda: as_array(unseen + 1j)))
 observe("as_array(dtype=float16) raises", error_name(lambda: as_array(unseen, dtype=np.float16)))
 observe("as_array(ragged lists) raises", error_name(lambda: as_array([unseen[0].tolist(), [1]])))
+
 
 # %% [markdown]
 # ### Your task: `bytes_for`

@@ -1230,7 +1230,6 @@ observe("a rejected backward() leaves z.grad None", z.grad is None)
 observe("backward() through a formula returning 1 gradient for 2 inputs raises",
         error_name(lambda: total(dispatch("engine_test_short", x, w)).backward()))
 
-
 # %% [markdown]
 # ### `no_grad` and `detach`
 # Under `no_grad()` no graph is recorded, and `detach()` (Module 01) cuts a tensor off the
@@ -1416,7 +1415,6 @@ table = Tensor(rng.standard_normal((int(rng.integers(3, 6)), 2)), requires_grad=
 picks = Tensor(rng.integers(0, table.shape[0], size=4), dtype=np.int64)
 observe("gradcheck with an integer input (row indices) raises", error_name(lambda: gradcheck(take, [table, picks])))
 observe("gradcheck with no input that requires grad raises", error_name(lambda: gradcheck(product, [Tensor(w.numpy()), Tensor(x.numpy())])))
-
 
 # %% [markdown]
 # Every operation of Module 01, checked with your `gradcheck`, including broadcasting and

@@ -423,6 +423,7 @@ observe("clip_grad_norm_(max_norm < 0) raises",
 observe("clip_grad_norm_ of a non-finite total, error_if_nonfinite=True, raises",
         error_name(lambda: clip_grad_norm_(with_grads([np.nan, *rng.standard_normal(2)]), 1.0, error_if_nonfinite=True)))
 
+
 # %% [markdown]
 # ## 3. One training step
 #
@@ -524,6 +525,7 @@ for step in (1, 2):
 observe("train_step: the optimizer calls of two steps", unseen_opt.calls)
 observe("train_step: the gradients step() saw at step 2", all_values(unseen_opt.seen[1]), rtol=1e-4, atol=1e-6)
 observe("train_step: the parameters after two steps", all_values(unseen_model.parameters()), rtol=1e-5, atol=1e-6)
+
 
 # %% [markdown]
 # ## 4. Evaluation
@@ -1198,6 +1200,7 @@ observe("write_atomically when write() fails raises", error_name(lambda: write_a
 observe("write_atomically: the file after a failed write", np.frombuffer(target.read_bytes(), dtype=np.uint8))
 observe("write_atomically: the files in the folder after a failed write", sorted(p.name for p in folder.iterdir()))
 
+
 # %% [markdown]
 # ### Reading a checkpoint safely
 #
@@ -1363,6 +1366,8 @@ drawn_cases = [
 ]
 for name, what in drawn_cases:
     observe(f"read_checkpoint of {what} raises", error_name(lambda: read_checkpoint(folder / name)))
+
+
 # %% [markdown]
 # ### Saving and loading, given
 #

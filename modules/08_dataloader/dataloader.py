@@ -299,6 +299,7 @@ for case in range(4):
             observe(f"{what}: every batch is an integer array",
                     all(isinstance(b, np.ndarray) and np.issubdtype(b.dtype, np.integer) for b in batches))
 
+
 # %% [markdown]
 # ### Your task: `count_batches`
 # `len(loader)` is the number of batches per epoch, known without building them:

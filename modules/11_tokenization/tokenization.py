@@ -213,6 +213,7 @@ observe("char_encode: the ValueError names the character (its repr)", repr(unkno
 observe("char_encode: the ValueError names the first unknown position, start + i",
         re.search(rf"position {offset_val + cut}\b", message) is not None)
 
+
 # %% [markdown]
 # The tokenizer around it, given. Two helpers serve both tokenizers of this module:
 # `special_token_pattern` builds a regular expression that finds special tokens as whole
@@ -498,6 +499,7 @@ text_val = " ".join(rng.choice(["ab", "ba", "aab", "abba", "b", "bab"], size=40)
 got = count_pairs(word_counts_of(text_val))
 observe("count_pairs(words of a random text): [a, b, count] of each pair, sorted", [[a, b, n] for (a, b), n in sorted(got.items())])
 
+
 # %% [markdown]
 # Merging one pair in one word is given: scan left to right and replace each occurrence of
 # `(a, b)` by the new id, skipping past it, so overlapping occurrences merge once:
@@ -636,6 +638,7 @@ for _ in range(3):
                  for _ in range(25)}
     observe("train_merges(random words of ids 97..99, 12)", np.array(train_merges(words_val, 12), dtype=np.int64).reshape(-1, 2))
 
+
 # %% [markdown]
 # ## 6. Encoding a word
 #
@@ -713,6 +716,7 @@ for label, text_val in (("the training text", train_val),
 word_val = bytes(int(b) for b in rng.integers(97, 100, size=12))
 observe("encode_word(12 random bytes of 'abc', merges learned from them)",
         encode_word(word_val, learned_merges([list(word_val)], rng, 6)))
+
 
 # %% [markdown]
 # ## 7. Decoding

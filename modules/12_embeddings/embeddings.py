@@ -152,6 +152,7 @@ for _ in range(14):
 observe("check_indices(an empty int64 array) raises",
         error_name(lambda: check_indices(np.zeros((0, int(rng.integers(1, 4))), dtype=np.int64), int(rng.integers(1, 9)))))
 
+
 # %% [markdown]
 # ## 2. The lookup as one op
 #
@@ -198,6 +199,7 @@ for shape in ((), (5,), (2, 4), (2, 3, 2)):
     observe(f"embedding_kernel(ids of shape {shape}, float32 weight)", embedding_kernel(ids_val, weight_val))
 observe("embedding_kernel(ids, float64 weight)", embedding_kernel(ids_val, weight_val.astype(np.float64) * 3))
 observe("embedding_kernel(ids, weight, padding_idx=0)", embedding_kernel(ids_val, weight_val, padding_idx=0))
+
 
 # %% [markdown]
 # ## 3. The backward pass: a scatter-add
@@ -315,6 +317,7 @@ ids_val = rng.integers(0, rows, size=(4, 5))
 ids_val[0, 0] = padding
 _, grad_w = embedding_backward(rng.standard_normal((4, 5, width)), embedding_node(ids_val, w_val, padding_idx=padding))
 observe("embedding_backward with padding_idx: grad_weight", grad_w)
+
 
 # %% [markdown]
 # ### The functional and the layer (given)
@@ -486,6 +489,7 @@ rng = unseen_rng("test-sinusoidal-table")
 for width in (2 * int(rng.integers(1, 8)), 2 * int(rng.integers(0, 8)) + 1):
     observe("sinusoidal_table(random length, random width)", sinusoidal_table(int(rng.integers(1, 120)), width), atol=1e-6)
 
+
 # %% [markdown]
 # ### Positions, and where a sequence starts
 #
@@ -540,6 +544,7 @@ observe("position_ids(T, max_seq_len - T + 1, max_seq_len) raises", error_name(l
 observe("position_ids with a negative offset raises", error_name(lambda: position_ids(length, -int(rng.integers(1, 5)), limit)))
 message = str(expect_error(ValueError, lambda: position_ids(length, limit, limit), what="position_ids(T, max_seq_len, max_seq_len)"))
 observe("position_ids: the ValueError names max_seq_len", f"max_seq_len={limit}" in message)
+
 
 # %% [markdown]
 # ### The two layers (given)

@@ -141,6 +141,7 @@ for _ in range(4):
     observe("causal_mask(query_len, key_len)", causal_mask(query_len, key_len))
     observe("causal_mask(query_len, key_len, offset)", causal_mask(query_len, key_len, offset=offset))
 
+
 # %% [markdown]
 # ## 2. A softmax that respects the mask
 #
@@ -256,6 +257,7 @@ with_inf[rng.random(with_inf.shape) > 0.6] = -np.inf
 with_inf[0, rng.integers(rows)] = -np.inf  # a row of -inf scores
 observe("masked_softmax(x with -inf scores)", masked_softmax(with_inf))
 observe("masked_softmax(x + a large shift, allowed)", masked_softmax(unseen + np.float32(rng.uniform(500, 2000)), allowed))
+
 
 # %% [markdown]
 # ## 3. Attention as one op
@@ -426,6 +428,7 @@ observe("attention_kernel with a dropout_mask",
 observe("attention_kernel: saved['probs'] of that call", saved["probs"], **close)
 observe("attention_kernel(float64 q, k, v)", attention_kernel(*(a.astype(np.float64) for a in (q, k, v)), scale=scale), **close)
 
+
 # %% [markdown]
 # ### The backward pass
 #
@@ -587,6 +590,7 @@ for name, grad in zip(FORMULAS, grads):
 grads = attention_backward(g, attention_node(q, k, v, probs_of(q, k, scale, allowed), scale, requires_grad=(False, True, False)))
 observe("attention_backward: which gradients are None when only key requires grad", [grad is None for grad in grads])
 observe("attention_backward: grad_key when only key requires grad", grads[1])
+
 
 # %% [markdown]
 # ### The functions (given)
@@ -913,6 +917,7 @@ for label, bad_key, bad_value in (
     observe(f"ConcatKVCache.update with {label} raises", error_name(lambda: errors.update(0, Tensor(bad_key), Tensor(bad_value))))
 observe("ConcatKVCache.update of a key that requires grad raises",
         error_name(lambda: ConcatKVCache().update(0, Tensor(key, requires_grad=True), Tensor(value))))
+
 
 # %% [markdown]
 # ## 5. Multi-head attention (given)

@@ -307,6 +307,7 @@ observe("block_forward: which parameters got a gradient", [p.grad is not None fo
 observe("block_forward: ln_1.weight's gradient", real.ln_1.weight.grad.data, rtol=1e-4, atol=1e-5)
 observe("block_forward: mlp.fc.weight's gradient", real.mlp.fc.weight.grad.data, rtol=1e-4, atol=1e-5)
 
+
 # %% [markdown]
 # ## 3. The GPT
 #
@@ -751,6 +752,7 @@ first, second = rng.choice(vocab, size=2, replace=False)
 tied[:, [first, second]] = 2.0
 observe("sample_next_token: which ids occur with top_k=1 and two equal maxima",
         np.unique(sample_next_token(tied, 1.0, 1, np.random.default_rng(seed))))
+
 
 # %% [markdown]
 # ## 5. The decoding loop, with and without a cache

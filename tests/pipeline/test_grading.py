@@ -23,7 +23,7 @@ from pipeline_support import MODULES, REPO_ROOT, FakeRepo, module_id
 from tito.build import BuildReport, build
 from tito.course import ModuleInfo, all_modules, data_environment
 from tito.errors import TitoError
-from tito.grading import autograde, check_staging_hides, grading_problems, staging_package
+from tito.grading import autograde, check_staging_hides, staging_package
 from tito.limits import current_limits
 from tito.nbgrader_course import nbgrader_settings
 from tito.submission import assemble
@@ -115,7 +115,7 @@ def test_staging_check_catches_a_visible_reference(tmp_path: Path, info: ModuleI
 
 SELF_TEST_MODULE = '''
 # %%
-#| default_exp tensor
+#| default_exp autograd
 
 # %% nbgrader={"grade": false, "grade_id": "impl-add", "locked": false, "solution": true, "schema_version": 3}
 #| export
@@ -128,38 +128,52 @@ def add(a: int, b: int) -> int:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-add", "locked": true, "points": 2, "solution": false, "schema_version": 3}
-assert add(2, 3) == 5, "add: 2 + 3 should be 5"
+from tinytorch.tensor import observe, unseen_rng
 
+assert add(2, 3) == 5, "add: 2 + 3 should be 5"
+a, b = (int(n) for n in unseen_rng("test-add").integers(-99, 99, size=2))
+observe("add(a, b)", add(a, b))
+'''
+VACUOUS_TEST = '''
 # %% nbgrader={"grade": true, "grade_id": "test-vacuous", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 assert True
-
+'''
+WRONG_TEST = '''
 # %% nbgrader={"grade": true, "grade_id": "test-wrong", "locked": true, "points": 1, "solution": false, "schema_version": 3}
 assert add(2, 2) == 5, "add: this test is wrong on purpose"
+observe("add(2, 2)", add(2, 2))
 '''
 
 
-def test_grading_check_catches_vacuous_and_wrong_tests(fake_repo: FakeRepo, tmp_path: Path) -> None:
-    root = fake_repo({"01_tensor": SELF_TEST_MODULE})
+def _autograde_fake_module(fake_repo: FakeRepo, tmp_path: Path, script: str) -> dict[str, float]:
+    """Build a repository of the real module 01 and ``script`` as module 02; autograde the
+    reference and the blank release; points earned of each."""
+    module_01 = (REPO_ROOT / "modules" / "01_tensor" / "tensor.py").read_text(encoding="utf-8")
+    root = fake_repo({"01_tensor": module_01, "02_autograd": script})
     report = build(root)
-    built = report.modules[0]
+    built = report.modules[1]
     staging = staging_package(root, built.info, tmp_path / "staging")
-    scores = autograde(
-        report.build_dir / "course",
-        built.info,
-        {"reference": built.nbgrader_source, "blank": built.release},
-        staging,
-    )
-    reference, blank = scores["reference"].score, scores["blank"].score
-    assert reference.per_cell == {
-        "test-add": (2.0, 2.0),
-        "test-vacuous": (1.0, 1.0),
-        "test-wrong": (0.0, 1.0),
-    }
-    assert blank.per_cell == {"test-add": (0.0, 2.0), "test-vacuous": (1.0, 1.0), "test-wrong": (0.0, 1.0)}
-    problems = grading_problems(reference, blank)
-    assert len(problems) == 2, problems
-    assert problems[0].startswith("test-wrong: the reference solution earns 0 of 1")
-    assert problems[1].startswith("test-vacuous: the blank release earns 1 points")
+    submissions = {"reference": built.nbgrader_source, "blank": built.release}
+    results = autograde(report.build_dir / "course", built.info, submissions, staging)
+    return {name: result.score.earned for name, result in results.items()}
+
+
+def test_a_test_that_observes_decides_the_grade(fake_repo: FakeRepo, tmp_path: Path) -> None:
+    assert _autograde_fake_module(fake_repo, tmp_path, SELF_TEST_MODULE) == {"reference": 2.0, "blank": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [(VACUOUS_TEST, "test-vacuous observes nothing"), (WRONG_TEST, "test-wrong raised add: this test is wrong")],
+    ids=["vacuous", "wrong"],
+)
+def test_a_course_whose_reference_cannot_decide_grades_nobody(
+    fake_repo: FakeRepo, tmp_path: Path, extra: str, named: str
+) -> None:
+    # A test that observes nothing could be passed by anything; a test the reference fails is
+    # wrong. Either stops the batch before any student is graded, naming the test.
+    with pytest.raises(TitoError, match=named):
+        _autograde_fake_module(fake_repo, tmp_path, SELF_TEST_MODULE + extra)
 
 
 LAYERED_MODULES = {

@@ -54,7 +54,7 @@ def test_graded_cells_hold_no_hidden_tests_and_end_in_a_statement(info: ModuleIn
             continue
         assert "BEGIN HIDDEN TESTS" not in cell.source, f"{meta['grade_id']}: hidden tests; observe unseen inputs instead"
         last = ast.parse(cell.source).body[-1]
-        assert not isinstance(last, ast.Expr) or _is_call_of(last, "observe", "print"), (
+        assert not isinstance(last, ast.Expr) or _is_call_of(last, "observe", "observe_state", "print"), (
             f"{meta['grade_id']}: the last line is an expression whose value nbgrader would read as a score; "
             "assign it (`_ = ...`) or end on observe(...)"
         )
