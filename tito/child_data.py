@@ -22,11 +22,24 @@ import numpy as np
 RESULTS_MAX_BYTES = 8 * 1024**2  # every cell's output is capped at 20,000 characters by the runner
 OBSERVATION_MAX_BYTES = 64 * 1024**2  # one observed array
 OBSERVATIONS_MAX_COUNT = 5_000  # observations of one cell
+OBSERVATIONS_MAX_TOTAL_BYTES = 256 * 1024**2  # all observations of one run; the course's take kilobytes
 OBSERVED_KINDS = "biufU"  # bool, integers, floats, strings: what observe() records
 
 
 class ChildDataError(Exception):
     """What the child left is not what the runner writes; the message says how."""
+
+
+@dataclass
+class Budget:
+    """Bytes that reading one run's observations may still take."""
+
+    bytes_left: int = OBSERVATIONS_MAX_TOTAL_BYTES
+
+    def spend(self, count: int) -> None:
+        self.bytes_left -= count
+        if self.bytes_left < 0:
+            raise ChildDataError(f"the observations hold more than {OBSERVATIONS_MAX_TOTAL_BYTES} bytes in all")
 
 
 @dataclass(frozen=True)
@@ -129,7 +142,7 @@ def _is_record(record: object, index: int) -> bool:
     )
 
 
-def read_observations(folder: Path, cell: int) -> list[Observation]:
+def read_observations(folder: Path, cell: int, budget: Budget) -> list[Observation]:
     """The observations of cell ``cell``, in the order made: ``observations/<cell>/<k>.json``
     (label and tolerances) and ``<k>.npy`` (the value) for k = 0, 1, ...; ChildDataError if
     any is malformed or the numbering has a gap."""
@@ -160,10 +173,10 @@ def read_observations(folder: Path, cell: int) -> list[Observation]:
     if sorted(names) != sorted(f"{k}.{kind}" for k in range(count) for kind in ("json", "npy")):
         raise ChildDataError(f"the observation files of cell {cell} are not the ones observe() writes")
     base = folder / "observations" / str(cell)
-    return [_observation(base, k) for k in range(count)]
+    return [_observation(base, k, budget) for k in range(count)]
 
 
-def _observation(base: Path, number: int) -> Observation:
+def _observation(base: Path, number: int, budget: Budget) -> Observation:
     try:
         meta = json.loads(read_bytes(base, f"{number}.json", limit=64 * 1024).decode("utf-8", "replace"))
     except (ValueError, RecursionError):
@@ -174,7 +187,9 @@ def _observation(base: Path, number: int) -> Observation:
     if not all(type(value) in (int, float) and value >= 0 for value in tolerances):
         raise ChildDataError(f"observation {number} has no valid tolerance")
     label = clean(meta["label"])
-    value = _plain_array(read_bytes(base, f"{number}.npy", limit=OBSERVATION_MAX_BYTES))
+    raw = read_bytes(base, f"{number}.npy", limit=OBSERVATION_MAX_BYTES)
+    budget.spend(len(raw))
+    value = _plain_array(raw)
     if value is None:
         raise ChildDataError(f"observation {number} ({label[:80]}) is not a plain .npy array of numbers or text")
     return Observation(label, value, float(tolerances[0]), float(tolerances[1]))

@@ -35,7 +35,7 @@ import nbformat
 import numpy as np
 
 from tito import cell_runner
-from tito.child_data import ChildDataError, Observation, clean, read_observations, read_records, size_of
+from tito.child_data import Budget, ChildDataError, Observation, clean, read_observations, read_records, size_of
 from tito.course import PACKAGE_NAME
 from tito.errors import TitoError
 from tito.limits import Limits
@@ -200,15 +200,21 @@ def _run_cells(
             deadline=_Watch(workdir / RESULTS_FILE, limits),
         )
         records, unreadable = read_records(workdir, RESULTS_FILE)
+        graded = {position for position, cell in enumerate(_code_cells(nb)) if _is_graded(cell)}
         observations: list[list[Observation] | str] = []
+        budget = Budget()
         for index in range(len(records)):
             try:
-                observations.append(read_observations(workdir, index))
+                observations.append(read_observations(workdir, index, budget) if index in graded else [])
             except ChildDataError as error:
                 observations.append(str(error))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return _Run(records, unreadable, observations, outcome)
+
+
+def _is_graded(cell: nbformat.NotebookNode) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
 
 
 def _code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:

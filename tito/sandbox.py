@@ -4,7 +4,8 @@ What the child gets, in layers (the threat model in README.md says what each def
 
 - a fresh folder of its own, outside the course tree, as its only writable place;
 - a minimal environment: ``PYTHONPATH`` is the staging folder of that submission alone;
-- resource limits: address space (``RLIMIT_AS``), no core files, its own session so that
+- resource limits: address space (``RLIMIT_AS``), files of at most 1 GiB (``RLIMIT_FSIZE``:
+  the child's folder is on the grader's disk), no core files, its own session so that
   tito can kill it and everything it started;
 - where bubblewrap (``bwrap``) is installed, a filesystem built from an allow-list: the
   system's ``/usr`` (and the ``/lib``, ``/bin`` links into it), the Python interpreter and
@@ -46,6 +47,7 @@ from pathlib import Path
 from tito.errors import TitoError
 
 UNPRIVILEGED_USER = "nobody"
+FILE_MAX_BYTES = 1024**3  # the largest file the child may write: it shares the grader's disk
 _POLL_SECONDS = 0.05
 # What the child inherits from tito's environment; everything else is left out.
 _PASSED_VARIABLES = (
@@ -93,6 +95,7 @@ def _limit_resources(memory_bytes: int, user: pwd.struct_passwd | None) -> Calla
     def prepare() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_MAX_BYTES, FILE_MAX_BYTES))
         if user is not None:
             os.setgroups([])
             os.setgid(user.pw_gid)
