@@ -14,6 +14,7 @@ instructor to inspect or to grade by hand::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sys
@@ -133,6 +134,28 @@ def reference(course: Course) -> nbformat.NotebookNode:
         if is_solution(cell):
             cell.source = solutions[cell.id]
     return nb
+
+
+ALTERNATIVES_FOLDER = REPO_ROOT / "tests" / "alternatives"
+
+
+def alternative(course: Course) -> bytes | None:
+    """The release with a second correct solution in every solution cell, written differently
+    from the reference (``tests/alternatives/alternatives_NN.py``), or None if the module has none."""
+    path = ALTERNATIVES_FOLDER / f"alternatives_{course.info.number:02d}.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sources: dict[str, str] = module.ALTERNATIVES
+    nb = _copy(course.release)
+    solution_ids = [cell.metadata.nbgrader["grade_id"] for cell in _solution_cells(nb)]
+    assert sorted(sources) == sorted(solution_ids), f"{path.name}: give an alternative for every solution cell, and no other"
+    for cell in _solution_cells(nb):
+        cell.source = sources[cell.metadata.nbgrader["grade_id"]]
+    return _bytes(nb)
 
 
 def _solution_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:

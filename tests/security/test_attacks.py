@@ -28,6 +28,7 @@ from attacks import (
     Course,
     Expected,
     JupyterPoints,
+    alternative,
     attack_cases,
     attack_modules,
     reference,
@@ -44,6 +45,7 @@ from tito.sandbox import bubblewrap
 pytestmark = pytest.mark.pipeline
 
 HONEST = ("honest-first", "honest-last")
+ALTERNATIVE = "honest-alternative"  # a correct solution written differently from the reference
 SYMLINKED = {attack.name for _, attack in attack_cases() if attack.symlink_to_source}
 
 
@@ -118,6 +120,8 @@ def batches(course_dir: Path, courses: dict[str, Course], tmp_path_factory: pyte
             ]  # fmt: skip
             first, *last = honest_students(folder)
             order = [(first, _reference_bytes), *((a.name, a.build) for a in chosen), *((name, _reference_bytes) for name in last)]
+            if not slow and alternative(course) is not None:
+                order.append((ALTERNATIVE, lambda course: alternative(course)))
             for name, build in order:
                 path = where / "submitted" / name / f"{course.info.slug}.ipynb"
                 path.parent.mkdir(parents=True)
@@ -198,6 +202,25 @@ def test_hostile_submissions_change_nobody_elses_grade(
             graded = course_dir / "autograded" / "who-am-i-outside" / info.folder_name / f"{info.slug}.ipynb"
             nobody = pwd.getpwnam("nobody").pw_uid
             assert f"uid {nobody} {nobody} map 0 0 4294967295" in graded.read_text(encoding="utf-8")
+
+
+ALTERNATIVE_MODULES = [
+    pytest.param(info, marks=pytest.mark.xdist_group(f"battery-{info.folder_name}"), id=info.folder_name)
+    for info in attack_modules()
+]
+
+
+@pytest.mark.parametrize("info", ALTERNATIVE_MODULES)
+def test_a_different_correct_solution_earns_full_marks(
+    info: ModuleInfo, batches: Callable[[str, bool], dict[str, Result]], courses: dict[str, Course]
+) -> None:
+    # The reference's observations must not depend on how a correct solution is written: an
+    # honest student with their own correct code keeps every point, on this batch's fresh seed.
+    course = courses[info.folder_name]
+    assert alternative(course) is not None, f"add tests/alternatives/alternatives_{info.number:02d}.py"
+    grade = batches(info.folder_name, False)[ALTERNATIVE].grade
+    failed = [f"{cell.name}: {cell.reason}" for cell in grade.cells if not cell.passed]
+    assert not failed and grade.verdict.value == "graded", f"{grade.reason}; " + "; ".join(failed)
 
 
 def test_every_module_is_in_the_battery() -> None:
