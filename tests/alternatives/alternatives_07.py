@@ -66,9 +66,8 @@ def write_atomically(path, write):
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".part")
-    os.close(descriptor)
     try:
-        with open(temporary, "wb") as handle:
+        with os.fdopen(descriptor, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
