@@ -1135,14 +1135,22 @@ target = folder / "run.ckpt"
 seen_names = []
 
 
+def names_of_handle(handle: BinaryIO, folder: Path) -> list[str]:
+    """The names in ``folder`` of the file ``handle`` writes to, found by its inode (its
+    ``.name`` need not be a path: ``os.fdopen`` gives the descriptor)."""
+    written = os.fstat(handle.fileno())
+    return sorted(entry.name for entry in folder.iterdir()
+                  if (entry.stat().st_dev, entry.stat().st_ino) == (written.st_dev, written.st_ino))
+
+
 def write_hello(handle: BinaryIO) -> None:
-    seen_names.append(handle.name)
+    seen_names.append(names_of_handle(handle, folder))
     handle.write(b"hello")
 
 
 write_atomically(target, write_hello)
 assert target.read_bytes() == b"hello", "write_atomically: the file must hold what write() wrote"
-assert Path(seen_names[0]).parent == folder and Path(seen_names[0]) != target, (
+assert seen_names[0] and target.name not in seen_names[0], (
     "write_atomically: write() must get a temporary file in the same folder, not the target itself")
 write_atomically(str(target), lambda handle: handle.write(b"second"))
 assert target.read_bytes() == b"second", "write_atomically: an existing file is replaced (a str path works too)"
@@ -1179,14 +1187,14 @@ seen_names.clear()
 
 
 def write_drawn(handle: BinaryIO) -> None:
-    seen_names.append(handle.name)
+    seen_names.append(names_of_handle(handle, folder))
     handle.write(drawn_bytes[0])
 
 
 write_atomically(target, write_drawn)
 observe("write_atomically: the bytes of a new file", np.frombuffer(target.read_bytes(), dtype=np.uint8))
 observe("write_atomically: write() got a file in the same folder, not the target itself",
-        Path(seen_names[0]).parent == folder and Path(seen_names[0]) != target)
+        bool(seen_names[0]) and target.name not in seen_names[0])
 write_atomically(str(target), lambda handle: handle.write(drawn_bytes[1]))
 observe("write_atomically: the bytes of a replaced file", np.frombuffer(target.read_bytes(), dtype=np.uint8))
 

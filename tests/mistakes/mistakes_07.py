@@ -22,6 +22,9 @@ MISTAKES = (
     Mistake("write_atomically leaves the temporary file after a failure", "impl-write-atomically",
             "Path(handle.name).unlink(missing_ok=True)", "pass", "test-write-atomically",
             "remove the temporary file after a failure"),
+    Mistake("write_atomically writes into the target itself", "impl-write-atomically",
+            'handle = tempfile.NamedTemporaryFile(mode="wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)',
+            'handle = open(path, "wb")', "test-write-atomically", "not the target itself"),
     Mistake("read_checkpoint ignores the version", "impl-read-checkpoint",
             ' or structure.get("version") != CHECKPOINT_VERSION', "", "test-read-checkpoint", "version 99"),
 )
