@@ -425,7 +425,7 @@ drop = ((rng.random((2, heads, length, keys)) > 0.4) / 0.6).astype(np.float32)
 saved = {}
 observe("attention_kernel with a dropout_mask",
         attention_kernel(q, k, v, scale=scale, is_causal=True, offset=extra, dropout_mask=drop, saved=saved), **close)
-observe("attention_kernel: saved['probs'] of that call", saved["probs"], **close)
+observe("attention_kernel: saved['probs'] of that call", np.asarray(saved["probs"], dtype=np.float64), **close)
 observe("attention_kernel(float64 q, k, v)", attention_kernel(*(a.astype(np.float64) for a in (q, k, v)), scale=scale), **close)
 
 
