@@ -520,7 +520,8 @@ assert np.all(np.isfinite(extreme)), (
     f"softmax_kernel: logits (1000, -1000, 1000) gave {extreme.tolist()}: exp(1000) overflows to inf, and "
     "inf / inf is nan (subtract the max first)"
 )
-assert np.allclose(extreme, [[0.5, 0.0, 0.5]]), (
+# float32 resolves 6e-5 near 1000, so a correct stable form (e.g. exp(x - logsumexp(x))) may be off by 3e-5 here
+assert np.allclose(extreme, [[0.5, 0.0, 0.5]], rtol=1e-3, atol=1e-6), (
     f"softmax_kernel: logits (1000, -1000, 1000) should give (0.5, 0, 0.5), got {extreme.tolist()} (subtract the max first)"
 )
 assert np.allclose(softmax_kernel(np.full((2, 4), 7.0, dtype=np.float32), dim=1), 0.25), "softmax_kernel: equal values give equal probabilities"
