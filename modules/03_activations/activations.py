@@ -520,7 +520,8 @@ assert np.all(np.isfinite(extreme)), (
     f"softmax_kernel: logits (1000, -1000, 1000) gave {extreme.tolist()}: exp(1000) overflows to inf, and "
     "inf / inf is nan (subtract the max first)"
 )
-assert np.allclose(extreme, [[0.5, 0.0, 0.5]]), (
+# float32 resolves 6e-5 near 1000, so a correct stable form (e.g. exp(x - logsumexp(x))) may be off by 3e-5 here
+assert np.allclose(extreme, [[0.5, 0.0, 0.5]], rtol=1e-3, atol=1e-6), (
     f"softmax_kernel: logits (1000, -1000, 1000) should give (0.5, 0, 0.5), got {extreme.tolist()} (subtract the max first)"
 )
 assert np.allclose(softmax_kernel(np.full((2, 4), 7.0, dtype=np.float32), dim=1), 0.25), "softmax_kernel: equal values give equal probabilities"
@@ -645,7 +646,8 @@ assert np.all(np.isfinite(extreme)), (
     f"log_softmax_kernel: logits (1000, -1000, 1000) gave {extreme.tolist()}: that is the log of a softmax that "
     "rounded to 0; compute (x - max) - log(sum(exp(x - max))) instead"
 )
-assert np.allclose(extreme, [[-math.log(2), -2000 - math.log(2), -math.log(2)]]), (
+# float32 resolves 6e-5 near 1000: x - logsumexp(x) is as right as (x - m) - log(sum), off by that much
+assert np.allclose(extreme, [[-math.log(2), -2000 - math.log(2), -math.log(2)]], rtol=1e-4, atol=1e-3), (
     f"log_softmax_kernel: logits (1000, -1000, 1000) should give (-log 2, -2000 - log 2, -log 2), got {extreme}"
 )
 
