@@ -463,7 +463,7 @@ def trace_events(spans: Sequence[Span], pid: int, tid: int) -> list[dict[str, An
     ]
     ### END SOLUTION
 
-# %% ../modules/15_profiling/profiling.py #8f39f406
+# %% ../modules/15_profiling/profiling.py #e0890dcb
 GROUPS = ("layer_type", "op", "module", "region")
 OUTSIDE_OPS = "(outside ops)"  # the "op" of time spent outside every op
 NO_MODULE = "(no module)"
@@ -497,7 +497,7 @@ class ProfileReport:
 
     def __str__(self) -> str:
         width = max(len("group"), *(len(row.key) for row in self.rows))
-        lines = [f"{self.title}: {self.total_seconds * 1e3:.2f} ms by {self.group_by}",
+        lines = [f"{self.title}: {self.total_seconds * 1e3:.3f} ms by {self.group_by}",
                  f"  {'group':<{width}}  {'time (ms)':>10}  {'share':>7}  {'calls':>6}"]
         lines += [f"  {row.key:<{width}}  {row.seconds * 1e3:>10.3f}  {row.share:>7.1%}  {row.calls:>6}" for row in self.rows]
         return "\n".join(lines)
@@ -506,7 +506,7 @@ class ProfileReport:
         """The report as a ``rich.table.Table``."""
         from rich.table import Table  # imported here: rich takes a moment to import
 
-        table = Table(title=f"{self.title}: {self.total_seconds * 1e3:.2f} ms", title_justify="left")
+        table = Table(title=f"{self.title}: {self.total_seconds * 1e3:.3f} ms", title_justify="left")
         table.add_column(self.group_by.replace("_", " "))
         for column in ("time (ms)", "share", "calls"):
             table.add_column(column, justify="right")
@@ -544,6 +544,8 @@ class PerformanceProfiler:
     ``profile(name)`` regions; reports it by layer type, op, module or region, and exports a trace.
 
     ``clock()`` returns nanoseconds. With ``with_flops=True`` every op's FLOPs are counted too.
+    The observer and hooks are attached while a region is open, or for as long as the
+    profiler itself is entered (``with profiler:``, to attach them once around many regions).
     """
 
     def __init__(self, model: Module | None = None, *, clock: Callable[[], int] = time.perf_counter_ns,
@@ -554,6 +556,8 @@ class PerformanceProfiler:
         self._open: list[int] = []  # indices of the open spans, innermost last
         self._regions: list[str] = []  # names of the open regions
         self._handles: list[Any] = []
+        self._attached = False
+        self._entered = False
 
     # ---- recording -------------------------------------------------------------------------
     @contextmanager
@@ -563,8 +567,7 @@ class PerformanceProfiler:
             raise ValueError(f"profile: name a region with a non-empty string, got {name!r}")
         if name in self._regions:
             raise ValueError(f"profile({name!r}) is already open: nested regions need different names")
-        outermost = not self._regions
-        if outermost:
+        if not self._attached:
             self._attach()
         self._regions.append(name)
         index = len(self._spans)
@@ -576,8 +579,22 @@ class PerformanceProfiler:
         finally:
             self._close_through(index)
             self._regions.pop()
-            if outermost:
+            if not self._regions and not self._entered:
                 self._detach()
+
+    def __enter__(self) -> PerformanceProfiler:
+        """Attach the observer and the hooks until ``__exit__``; only regions are recorded."""
+        if self._entered:
+            raise RuntimeError("PerformanceProfiler is already entered: use `with profiler:` once at a time")
+        if not self._attached:
+            self._attach()
+        self._entered = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._entered = False
+        if not self._regions:
+            self._detach()
 
     def _attach(self) -> None:
         try:
@@ -589,8 +606,10 @@ class PerformanceProfiler:
         except BaseException:
             self._remove_hooks()
             raise
+        self._attached = True
 
     def _detach(self) -> None:
+        self._attached = False
         try:
             remove_observer(self)
         finally:
@@ -615,7 +634,9 @@ class PerformanceProfiler:
         spans, open_spans, clock = self._spans, self._open, self._clock  # locals: this runs at every module call
 
         def hook(module: Module, args: tuple[Any, ...]) -> None:
-            parent = open_spans[-1]  # a region is always open while the hooks are attached
+            if not open_spans:  # entered, but outside every region: not recorded
+                return
+            parent = open_spans[-1]
             open_spans.append(len(spans))
             spans.append(["module", label, clock(), None, parent, module, 0])
 
@@ -624,6 +645,8 @@ class PerformanceProfiler:
     def _module_ends(self, module: Module, args: tuple[Any, ...], output: Any) -> None:
         end = self._clock()
         open_spans = self._open
+        if not open_spans:
+            return
         if self._spans[open_spans[-1]][5] is module:
             self._spans[open_spans.pop()][3] = end
             return
@@ -634,6 +657,8 @@ class PerformanceProfiler:
 
     def before(self, op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> None:
         spans, open_spans = self._spans, self._open
+        if not open_spans:  # entered, but outside every region: not recorded
+            return
         parent = open_spans[-1]
         if spans[parent][0] == "op":  # an op whose kernel raised never got its after(): it ends now
             self._close_through(parent)
@@ -643,6 +668,8 @@ class PerformanceProfiler:
 
     def after(self, op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
         end = self._clock()
+        if not self._open:
+            return
         span = self._spans[self._open.pop()]
         span[3] = end
         if self.with_flops:
@@ -753,7 +780,7 @@ def bound_verdict(flops: float, seconds: float, calls: int, peak_gflops: float, 
     return "memory-bound"
     ### END SOLUTION
 
-# %% ../modules/15_profiling/profiling.py #108dda5e
+# %% ../modules/15_profiling/profiling.py #a112033a
 def measure_blas_peak(size: int = 256, timer: Timer | None = None) -> float:
     """GFLOP/s of the fastest of repeated float32 ``(size, size) @ (size, size)`` products (NumPy's BLAS)."""
     generator = np.random.default_rng(0)
@@ -774,19 +801,23 @@ def measure_dispatch_overhead(timer: Timer | None = None, ops_per_sample: int = 
 
 
 def measure_fixed_costs(fn: Callable[[], object], model: Module | None = None, runs: int = 3) -> dict[str, float]:
-    """Seconds of the fastest call of every op (and every module of ``model``) over ``runs``
-    profiled runs of ``fn`` after one warm-up: the fixed cost per call, when ``fn`` is the
-    smallest workload (e.g. a forward pass of one token)."""
+    """Seconds per call of every op (and every module of ``model``) when ``fn`` is the smallest
+    workload (e.g. a forward pass of one token): the mean over the calls of one run, in the
+    fastest of ``runs`` profiled runs after one warm-up. The mean keeps the mix of calls (a
+    model's ``linear`` ops have several sizes) that a run of the same model has."""
     fn()
-    profiler = PerformanceProfiler(model)
+    fastest: dict[str, float] = {}
     for _ in range(runs):
+        profiler = PerformanceProfiler(model)
         with profiler.profile("fixed_costs"):
             fn()
-    fastest: dict[str, float] = {}
-    for span in profiler.spans:
-        if span.kind != "region":
-            seconds = (span.end_ns - span.start_ns) / 1e9
-            fastest[span.name] = min(seconds, fastest.get(span.name, math.inf))
+        totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+        for span in profiler.spans:
+            if span.kind != "region":
+                totals[span.name][0] += (span.end_ns - span.start_ns) / 1e9
+                totals[span.name][1] += 1
+        for name, (seconds, calls) in totals.items():
+            fastest[name] = min(seconds / calls, fastest.get(name, math.inf))
     return fastest
 
 

@@ -660,12 +660,13 @@ adamw.zero_grad()
 # %% [markdown]
 # Read the printed lines against each other: AdamW's state is twice the parameters, as its
 # two moment estimates per parameter say it must. The activations of a single forward pass
-# of 256 tokens are of the same order as all the weights, and they grow with the batch and
-# with the sequence length (attention's probabilities grow with its square), while the
-# weights do not. The estimate counts every op output once; the measured peak also holds
-# what the ops keep beside their outputs for the backward pass and the temporaries inside
-# the kernels, so the two differ by the ratio the cell printed. And the process as a whole
-# is dominated by Python and the libraries it imported, not by this model.
+# of 256 tokens already take several times the bytes of all the weights, and they grow
+# with the batch and with the sequence length (attention's probabilities grow with its
+# square), while the weights do not. The estimate counts every op output once; the
+# measured peak also holds what the ops keep beside their outputs for the backward pass
+# and the temporaries inside the kernels, so the two differ by the ratio the cell printed.
+# And the process as a whole is dominated by Python and the libraries it imported, not by
+# this model.
 #
 # ## 3. Counting FLOPs
 #
@@ -1275,7 +1276,9 @@ observe("trace_events: pid and tid", [int(v) for event in events for v in (event
 #
 # When the outermost `profile(...)` opens, the profiler adds itself as a dispatch observer
 # and registers a pre-hook and a forward hook on every module of the model; when it closes,
-# it removes all of them, also after an error, so later code runs exactly as before. It
+# it removes all of them, also after an error, so later code runs exactly as before. (To
+# profile a loop, `with profiler:` around it attaches them once for all its regions; only
+# what runs inside a region is recorded.) It
 # records as little as possible while it runs (a clock reading and a list append per event)
 # and does the arithmetic (self times, layer types, shares) only when asked for a report.
 # Grouped `by="op"`, time spent outside every op (Python in the modules, the hooks, the
@@ -1319,7 +1322,7 @@ class ProfileReport:
 
     def __str__(self) -> str:
         width = max(len("group"), *(len(row.key) for row in self.rows))
-        lines = [f"{self.title}: {self.total_seconds * 1e3:.2f} ms by {self.group_by}",
+        lines = [f"{self.title}: {self.total_seconds * 1e3:.3f} ms by {self.group_by}",
                  f"  {'group':<{width}}  {'time (ms)':>10}  {'share':>7}  {'calls':>6}"]
         lines += [f"  {row.key:<{width}}  {row.seconds * 1e3:>10.3f}  {row.share:>7.1%}  {row.calls:>6}" for row in self.rows]
         return "\n".join(lines)
@@ -1328,7 +1331,7 @@ class ProfileReport:
         """The report as a ``rich.table.Table``."""
         from rich.table import Table  # imported here: rich takes a moment to import
 
-        table = Table(title=f"{self.title}: {self.total_seconds * 1e3:.2f} ms", title_justify="left")
+        table = Table(title=f"{self.title}: {self.total_seconds * 1e3:.3f} ms", title_justify="left")
         table.add_column(self.group_by.replace("_", " "))
         for column in ("time (ms)", "share", "calls"):
             table.add_column(column, justify="right")
@@ -1366,6 +1369,8 @@ class PerformanceProfiler:
     ``profile(name)`` regions; reports it by layer type, op, module or region, and exports a trace.
 
     ``clock()`` returns nanoseconds. With ``with_flops=True`` every op's FLOPs are counted too.
+    The observer and hooks are attached while a region is open, or for as long as the
+    profiler itself is entered (``with profiler:``, to attach them once around many regions).
     """
 
     def __init__(self, model: Module | None = None, *, clock: Callable[[], int] = time.perf_counter_ns,
@@ -1376,6 +1381,8 @@ class PerformanceProfiler:
         self._open: list[int] = []  # indices of the open spans, innermost last
         self._regions: list[str] = []  # names of the open regions
         self._handles: list[Any] = []
+        self._attached = False
+        self._entered = False
 
     # ---- recording -------------------------------------------------------------------------
     @contextmanager
@@ -1385,8 +1392,7 @@ class PerformanceProfiler:
             raise ValueError(f"profile: name a region with a non-empty string, got {name!r}")
         if name in self._regions:
             raise ValueError(f"profile({name!r}) is already open: nested regions need different names")
-        outermost = not self._regions
-        if outermost:
+        if not self._attached:
             self._attach()
         self._regions.append(name)
         index = len(self._spans)
@@ -1398,8 +1404,22 @@ class PerformanceProfiler:
         finally:
             self._close_through(index)
             self._regions.pop()
-            if outermost:
+            if not self._regions and not self._entered:
                 self._detach()
+
+    def __enter__(self) -> PerformanceProfiler:
+        """Attach the observer and the hooks until ``__exit__``; only regions are recorded."""
+        if self._entered:
+            raise RuntimeError("PerformanceProfiler is already entered: use `with profiler:` once at a time")
+        if not self._attached:
+            self._attach()
+        self._entered = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._entered = False
+        if not self._regions:
+            self._detach()
 
     def _attach(self) -> None:
         try:
@@ -1411,8 +1431,10 @@ class PerformanceProfiler:
         except BaseException:
             self._remove_hooks()
             raise
+        self._attached = True
 
     def _detach(self) -> None:
+        self._attached = False
         try:
             remove_observer(self)
         finally:
@@ -1437,7 +1459,9 @@ class PerformanceProfiler:
         spans, open_spans, clock = self._spans, self._open, self._clock  # locals: this runs at every module call
 
         def hook(module: Module, args: tuple[Any, ...]) -> None:
-            parent = open_spans[-1]  # a region is always open while the hooks are attached
+            if not open_spans:  # entered, but outside every region: not recorded
+                return
+            parent = open_spans[-1]
             open_spans.append(len(spans))
             spans.append(["module", label, clock(), None, parent, module, 0])
 
@@ -1446,6 +1470,8 @@ class PerformanceProfiler:
     def _module_ends(self, module: Module, args: tuple[Any, ...], output: Any) -> None:
         end = self._clock()
         open_spans = self._open
+        if not open_spans:
+            return
         if self._spans[open_spans[-1]][5] is module:
             self._spans[open_spans.pop()][3] = end
             return
@@ -1456,6 +1482,8 @@ class PerformanceProfiler:
 
     def before(self, op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> None:
         spans, open_spans = self._spans, self._open
+        if not open_spans:  # entered, but outside every region: not recorded
+            return
         parent = open_spans[-1]
         if spans[parent][0] == "op":  # an op whose kernel raised never got its after(): it ends now
             self._close_through(parent)
@@ -1465,6 +1493,8 @@ class PerformanceProfiler:
 
     def after(self, op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
         end = self._clock()
+        if not self._open:
+            return
         span = self._spans[self._open.pop()]
         span[3] = end
         if self.with_flops:
@@ -1580,6 +1610,14 @@ print([f"{span.kind}:{span.name}" for span in small_profiler.spans])
 
 
 # %% [markdown]
+# With the ticking clock every number above can be checked by hand from the list of spans:
+# a span lasts 1 µs for every clock reading after its start, up to and including its end:
+# an op 1 µs, a `Linear` module 3 µs (its op's two readings and its own end). The `Linear`
+# layers are feed-forward time, the `LayerNorm` normalization, and what the `Sequential`
+# and the region spend around them (their own self time) is "other", since neither has a
+# layer type. By module, each layer's time goes to the layer, `0`, `1` or `2`, and the
+# region's own time to `(no module)`. The shares of both tables sum to 100%.
+#
 # ## 5. Bottlenecks: compute, memory or overhead?
 #
 # A profile says *where* the time goes; the next question is *why*, because the remedy
@@ -1600,9 +1638,9 @@ print([f"{span.kind}:{span.name}" for span in small_profiler.spans])
 #
 # The fixed cost of each op is measured too: `measure_fixed_costs(fn)` profiles `fn` on
 # the smallest input (for the GPT: one token) and keeps, for every op and module, its
-# fastest call. Without such a figure, the analyzer uses the cost of an op that does no
-# work at all (`measure_dispatch_overhead`: a `Tensor` addition of two one-element
-# tensors). The rule, in this order, with `overhead_seconds` the fixed cost of one call:
+# average time per call in the fastest of a few runs. Without such a figure, the analyzer
+# uses the cost of an op that does no work at all (`measure_dispatch_overhead`: a `Tensor`
+# addition of two one-element tensors). The rule, in this order, with `overhead_seconds` the fixed cost of one call:
 #
 # 1. time per call = `seconds / calls`; if it is at most twice `overhead_seconds`:
 #    **overhead-bound**;
@@ -1697,19 +1735,23 @@ def measure_dispatch_overhead(timer: Timer | None = None, ops_per_sample: int = 
 
 
 def measure_fixed_costs(fn: Callable[[], object], model: Module | None = None, runs: int = 3) -> dict[str, float]:
-    """Seconds of the fastest call of every op (and every module of ``model``) over ``runs``
-    profiled runs of ``fn`` after one warm-up: the fixed cost per call, when ``fn`` is the
-    smallest workload (e.g. a forward pass of one token)."""
+    """Seconds per call of every op (and every module of ``model``) when ``fn`` is the smallest
+    workload (e.g. a forward pass of one token): the mean over the calls of one run, in the
+    fastest of ``runs`` profiled runs after one warm-up. The mean keeps the mix of calls (a
+    model's ``linear`` ops have several sizes) that a run of the same model has."""
     fn()
-    profiler = PerformanceProfiler(model)
+    fastest: dict[str, float] = {}
     for _ in range(runs):
+        profiler = PerformanceProfiler(model)
         with profiler.profile("fixed_costs"):
             fn()
-    fastest: dict[str, float] = {}
-    for span in profiler.spans:
-        if span.kind != "region":
-            seconds = (span.end_ns - span.start_ns) / 1e9
-            fastest[span.name] = min(seconds, fastest.get(span.name, math.inf))
+        totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+        for span in profiler.spans:
+            if span.kind != "region":
+                totals[span.name][0] += (span.end_ns - span.start_ns) / 1e9
+                totals[span.name][1] += 1
+        for name, (seconds, calls) in totals.items():
+            fastest[name] = min(seconds / calls, fastest.get(name, math.inf))
     return fastest
 
 
@@ -2056,16 +2098,20 @@ with no_grad():
         baseline=(reference64, 1), first=(reference, 1), second=(reference64, 8), both=(reference, 8), names=("float32", "batch 8"))
 print(interaction.report)
 print(interaction)
+speedups = interaction.speedups
+print(f"float32's speedup per token: {speedups['float32']:.2f}x at batch 1, {speedups['both'] / speedups['batch 8']:.2f}x at batch 8")
 
 # %% [markdown]
 # Read the first table: float32 against float64 at the same batch, with the memory of a
 # call, the bytes of the model (half) and a validation loss equal to rounding. The second
-# table and its last line say how the two choices combined in this run. Batching removes a
-# fixed cost per call (every op's Python and dispatch, paid once for 8 sequences instead
-# of once for each), while float32 speeds up the arithmetic; they act on different parts
-# of the time, which is what the rule's "add" describes, and the printed verdict is what
-# this run measured. Module 20 uses the same comparer and analyzer on quantized, pruned and
-# cached models.
+# table is per token. Batching removes a fixed cost per call (every op's Python and
+# dispatch, paid once for 8 sequences instead of once for each), while float32 speeds up
+# the arithmetic, which is a larger part of the time at batch 8 than at batch 1: the last
+# line printed float32's speedup at both batch sizes. If float32 helped equally at both
+# sizes, the speedups would multiply (factor 1); because it helps more where batching has
+# left more arithmetic, expect a factor above 1, and compare with the factor and the verdict
+# this run printed. Module 20 uses the same comparer and analyzer
+# on quantized, pruned and cached models.
 #
 # ## 7. Profiling the GPT
 #
@@ -2136,11 +2182,12 @@ print(f"GPT forward {batch.shape}: without the profiler median {plain.median / 1
 
 # %% [markdown]
 # Six alternating runs on a shared machine are a small sample, and the two ratios the
-# cell printed can disagree in sign when the true overhead is small against the noise; the
-# repository's benchmark of the profiler measures the same thing over many more rounds
-# (its result is in the course README). A forward pass of 256 tokens runs a few hundred ops
-# of tens of microseconds each, and the profiler adds two clock readings and a few list
-# operations per op and per module call, which is why it stays small here. On a one-token
+# cell printed can even disagree in sign when the true overhead is small against the
+# noise; to quote a figure, measure over many more rounds. A forward pass of 256 tokens
+# runs about fifty ops and forty module calls, most of them tens to hundreds of
+# microseconds long, and the profiler adds two clock readings and a few list operations
+# per op and per module call (plus attaching and removing its hooks once per region),
+# which is why it stays a small fraction here. On a one-token
 # generation step, whose ops take a few microseconds each, the same bookkeeping is a larger
 # fraction: profile such a step to see its structure, not to time it to the microsecond.
 #
@@ -2179,19 +2226,21 @@ step_layers = step_profiler.report("layer_type")
 print(step_layers)
 
 # %% [markdown]
-# The region table is where a training step's time goes at the top level: the backward
-# pass costs about as much as the forward pass or more (it computes two products for every
-# one of the forward: the gradient of the input and of the weight), and the optimizer
-# touches every parameter a few times. In the layer-type table the whole backward pass and
-# the optimizer fall under "other", because no module encloses them; its forward part
-# splits as in the forward profile above.
+# The region table is where a training step's time goes at the top level. Compare the
+# backward region with the forward one: the backward pass does twice the matrix-product
+# FLOPs of the forward (for every product, the gradient of its input and of its weight), so
+# where its time is not about twice the forward's, the products are not all that matters;
+# the optimizer touches every parameter a few times, with no matrix product at all. In the
+# layer-type table the whole backward pass and the optimizer fall under "other", because no
+# module encloses them; the forward part splits as in the forward profile above.
 #
 # ### A generation step
 #
 # Generating 24 tokens after a prompt of 16, with a KV cache (Module 13's `ConcatKVCache`):
 # after the prompt, every step runs the model on one token. Profiled with FLOPs, and ranked
-# by the `BottleneckAnalyzer` against this machine's measured BLAS peak and the cost of an
-# empty op.
+# by the `BottleneckAnalyzer` against this machine's measured BLAS peak and the fixed cost
+# of each op, measured on a forward pass of one token; then the ops of the forward pass of
+# the batch above, ranked the same way.
 
 # %%
 from tinytorch.nn.attention import ConcatKVCache
@@ -2219,14 +2268,15 @@ print(BottleneckAnalyzer.format(BottleneckAnalyzer(forward_flops, blas_peak, emp
 
 # %% [markdown]
 # Put the two rankings side by side. In the generation, each step multiplies a single
-# token's vector by each weight matrix: a few thousand FLOPs per op, so even the `linear`
-# ops reach only a small fraction of the peak, and the table's verdicts say which ops are
-# no more than overhead. In the forward pass over 256 tokens at once, the same `linear` ops
-# have 256 rows to work on and get much closer to what BLAS can do. That is the argument of
-# the next modules, in this run's numbers: a one-token step is dominated by fixed costs per
-# op, which fusing ops and batching requests remove (Module 16), and by recomputation that
-# a cache avoids (Module 19); a large batch is dominated by arithmetic, which only less
-# arithmetic (Modules 17 and 18) or faster kernels reduce.
+# token's vector by each weight matrix: tens of thousands of FLOPs per op, which BLAS
+# finishes in far less time than the call around it takes, so the `linear` ops reach only
+# a small fraction of the peak, and the verdicts say which ops cost no more than their
+# fixed cost. In the forward pass over 256 tokens at once, the same `linear` ops have 256
+# rows to work on: compare their achieved GFLOP/s in the two tables. That is the argument
+# of the next modules, in this run's numbers: a one-token step is dominated by fixed costs
+# per op, which fusing ops and batching requests remove (Module 16), and a cache keeps
+# from growing with the length (Module 19); a large batch is dominated by arithmetic and
+# memory traffic, which less arithmetic (Modules 17 and 18) or better kernels reduce.
 #
 # ## Summary
 #

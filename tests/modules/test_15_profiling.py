@@ -432,6 +432,26 @@ def test_chrome_trace_follows_the_trace_event_format(tmp_path: Path) -> None:
     assert flops == 2 * counter.get_total_flops()
 
 
+def test_entering_the_profiler_attaches_once_for_many_regions() -> None:
+    model = small_gpt()
+    profiler = PerformanceProfiler(model, clock=TickingClock())
+    with no_grad(), profiler:
+        assert not no_hooks_left(model) and not no_observers_left()
+        model(ids(1, 2))  # outside every region: not recorded
+        assert profiler._spans == []
+        for step in range(3):
+            with profiler.profile(f"step {step}"):
+                model(ids(1, 2))
+            assert not no_hooks_left(model)  # still attached between the regions
+        with pytest.raises(RuntimeError, match="already entered"):
+            profiler.__enter__()
+    assert no_hooks_left(model) and no_observers_left()
+    spans = profiler.spans
+    assert [s.name for s in spans if s.kind == "region"] == ["step 0", "step 1", "step 2"]
+    assert all(s.parent < i for i, s in enumerate(spans)) and min(self_times(spans)) >= 0
+    assert math.isclose(sum(row.share for row in profiler.report().rows), 1.0)
+
+
 def test_profiler_misuse_errors() -> None:
     profiler = PerformanceProfiler(clock=TickingClock())
     with pytest.raises(RuntimeError, match="nothing was profiled"):
