@@ -386,8 +386,8 @@ print(f"slowest / fastest: {forward_stats.max / forward_stats.min:.2f}x; p90 / m
 
 # %% [markdown]
 # Compare the slowest run with the fastest, and the first call with the median: a single
-# run could have been any of them. From here on, every time in this module is the summary of
-# repeated runs or of a run long enough to average over thousands of ops.
+# run could have been any of them. From here on, every time this module prints sums up
+# many calls: repeated runs, or every call of an op in a profile.
 #
 # ## 2. Memory
 #
