@@ -1278,9 +1278,9 @@ observe("trace_events: pid and tid", [int(v) for event in events for v in (event
 # and registers a pre-hook and a forward hook on every module of the model; when it closes,
 # it removes all of them, also after an error, so later code runs exactly as before. (To
 # profile a loop, `with profiler:` around it attaches them once for all its regions; only
-# what runs inside a region is recorded.) It
-# records as little as possible while it runs (a clock reading and a list append per event)
-# and does the arithmetic (self times, layer types, shares) only when asked for a report.
+# what runs inside a region is recorded.) It records as little as possible while it runs
+# (a clock reading and a list append per event) and does the arithmetic (self times, layer
+# types, shares) only when asked for a report.
 # Grouped `by="op"`, time spent outside every op (Python in the modules, the hooks, the
 # profiler itself) shows as `(outside ops)`; `by="region"` bills each span to the innermost
 # region that encloses it. With `with_flops=True` it also counts each op's FLOPs (your
@@ -1622,8 +1622,9 @@ print([f"{span.kind}:{span.name}" for span in small_profiler.spans])
 #
 # A profile says *where* the time goes; the next question is *why*, because the remedy
 # depends on it. Compare each op's **achieved** rate, its FLOPs divided by its time, with
-# what this machine can do, the **peak**: the GFLOP/s of a large float32 matrix product
-# through NumPy's BLAS library, measured here (`measure_blas_peak`). Three verdicts:
+# what this machine can do, the **peak**: the GFLOP/s of a float32 matrix product
+# (256 × 256 by default) through NumPy's BLAS library, measured here (`measure_blas_peak`).
+# Three verdicts:
 #
 # - **overhead-bound**: a call takes hardly longer than the same op on the smallest input
 #   it ever gets, so its time does not grow with the work. It is the fixed cost per call
