@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.timing import Timing
+from tinytorch.profiler import timing_stats
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Comparison:
         """
         base = self.timings[self.baseline].per_call
         mine = self.timings[name].per_call
-        return statistics.median(m / b for m, b in zip(mine, base))
+        return timing_stats([m / b for m, b in zip(mine, base)]).median
 
     def goal_met(self, name: str) -> bool | None:
         """Whether ``name`` met its goal by both ratios; None if it has no goal or they disagree.

@@ -6,15 +6,22 @@ each round runs every candidate once (for a batch of calls sized to ``target_sec
 and the order reverses every other round (A, B, B, A, ...) so neither candidate always
 runs first (warm caches, CPU frequency ramps). Per candidate we keep the time per call of
 every round; the minimum is the least-disturbed estimate of its cost.
+
+One way to time things in the repository: a batch is timed by Module 15's ``time_calls``
+on the profiler's clock (``time.perf_counter_ns``), and the per-call statistics are its
+``timing_stats``, the same code that ``tinytorch.profiler.Timer`` runs.
 """
 
 from __future__ import annotations
 
 import gc
-import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from tinytorch.profiler import time_calls, timing_stats
+
+CLOCK = time.perf_counter_ns  # the profiler's clock (Timer's default): integer nanoseconds
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,11 @@ class Timing:
     @property
     def best(self) -> float:
         """Fastest round: the cost with the least interference from the machine."""
-        return min(self.per_call)
+        return timing_stats(self.per_call).min
 
     @property
     def median(self) -> float:
-        return statistics.median(self.per_call)
+        return timing_stats(self.per_call).median
 
 
 def _time_batch(fn: Callable[[], object], calls: int) -> float:
@@ -50,17 +57,18 @@ def _time_batch(fn: Callable[[], object], calls: int) -> float:
     The collector is paused like ``timeit`` does, so a collection triggered by one
     candidate's allocations is not billed to whichever candidate happens to run next.
     """
+    def batch() -> None:
+        for _ in range(calls):
+            fn()
+
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        elapsed = time.perf_counter() - start
+        (elapsed_ns,) = time_calls(batch, warmup=0, repeats=1, clock=CLOCK)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return elapsed / calls
+    return elapsed_ns / 1e9 / calls
 
 
 def calls_for(fn: Callable[[], object], target_seconds: float) -> int:

@@ -55,6 +55,7 @@ ATTACK_MODULES = (
     "12_embeddings",
     "13_attention",
     "14_transformers",
+    "15_profiling",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 
