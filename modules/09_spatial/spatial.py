@@ -166,6 +166,7 @@ def conv2d_direct(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
 # of `im2col` and `col2im` use it to check their rule: no Python loop over pixels or windows.
 
 # %% nbgrader={"grade": false, "grade_id": "given-loop-references", "locked": true, "solution": false, "schema_version": 3}
+import gc
 import itertools
 import sys
 from collections.abc import Callable
@@ -254,12 +255,16 @@ def python_lines(fn: Callable[[], object]) -> int:
             count += 1
         return count_lines
 
-    previous = sys.gettrace()
+    previous, collecting = sys.gettrace(), gc.isenabled()
+    gc.collect()
+    gc.disable()  # a collection during the traced call would count other objects' finalizers
     sys.settrace(lambda frame, event, arg: count_lines)
     try:
         fn()
     finally:
         sys.settrace(previous)
+        if collecting:
+            gc.enable()
     return count
 
 

@@ -17,6 +17,7 @@ and gradients with it.
 from __future__ import annotations
 
 import math
+import gc
 import sys
 from collections.abc import Callable
 
@@ -174,12 +175,16 @@ def python_lines(fn: Callable[[], object]) -> int:
         count += event == "line"
         return count_lines
 
-    previous = sys.gettrace()
+    previous, collecting = sys.gettrace(), gc.isenabled()
+    gc.collect()
+    gc.disable()  # a collection during the traced call would count other objects' finalizers
     sys.settrace(lambda frame, event, arg: count_lines)
     try:
         fn()
     finally:
         sys.settrace(previous)
+        if collecting:
+            gc.enable()
     return count
 
 
