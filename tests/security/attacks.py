@@ -56,6 +56,7 @@ ATTACK_MODULES = (
     "13_attention",
     "14_transformers",
     "15_profiling",
+    "16_acceleration",
 )
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.MULTILINE)
 

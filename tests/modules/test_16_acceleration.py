@@ -1,0 +1,235 @@
+"""Module 16: ``tinytorch.backends`` (matmul kernels, kernel swapping, backends).
+
+The kernels against ``np.matmul`` on random, odd and empty shapes and on tiles that do not
+divide the sizes; ``install_kernels`` and the backends restore the previous kernels, also
+after an error and when nested; the trained GPT and the digits CNN compute the same outputs
+and gradients under every backend. No test here times anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinytorch.autograd  # noqa: F401  (gradients for .backward())
+from tinytorch.backends import (
+    MATMUL_KERNELS,
+    Backend,
+    OptimizedBackend,
+    batched,
+    gflops,
+    install_kernels,
+    matmul_blas,
+    matmul_blocked,
+    matmul_naive,
+    pick_kernel,
+)
+from tinytorch.data import fetch_batch, load_digits
+from tinytorch.models.gpt import load_pretrained
+from tinytorch.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from tinytorch.nn.functional import cross_entropy
+from tinytorch.tensor import KERNELS, Tensor, manual_seed, register_kernel
+
+SHAPES = [(1, 1, 1), (3, 5, 2), (7, 1, 9), (13, 17, 11), (2, 0, 3), (0, 4, 5), (4, 6, 0)]
+
+
+def operands(m: int, k: int, n: int, seed: int = 0, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+
+
+@pytest.mark.parametrize("kernel", [matmul_naive, matmul_blocked, matmul_blas], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_kernels_agree_with_numpy(kernel, shape) -> None:
+    a, b = operands(*shape)
+    out = kernel(a, b)
+    assert out.shape == (shape[0], shape[2])
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", [matmul_naive, matmul_blocked], ids=lambda f: f.__name__)
+def test_kernels_keep_float64(kernel) -> None:
+    a, b = operands(4, 3, 5, dtype=np.float64)
+    out = kernel(a, b)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("tile", [1, 2, 3, 7, 16, 100])
+def test_blocked_tiles_that_do_not_divide_the_sizes(tile: int) -> None:
+    a, b = operands(37, 23, 29, seed=tile)
+    np.testing.assert_allclose(matmul_blocked(a, b, tile=tile), a @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel", [matmul_naive, matmul_blocked], ids=lambda f: f.__name__)
+def test_kernels_reject_misaligned_shapes(kernel) -> None:
+    with pytest.raises(ValueError):
+        kernel(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError):
+        kernel(np.ones(3), np.ones((3, 2)))
+
+
+def test_blocked_rejects_a_tile_below_one() -> None:
+    with pytest.raises(ValueError, match="tile"):
+        matmul_blocked(np.ones((2, 2)), np.ones((2, 2)), tile=0)
+
+
+def test_gflops() -> None:
+    assert gflops(100, 200, 300, 0.012) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        gflops(1, 1, 1, 0.0)
+
+
+def test_pick_kernel_is_strict_at_the_limits() -> None:
+    table = [(10, "a"), (100, "b"), (math.inf, "c")]
+    assert [pick_kernel(w, table) for w in (0, 9.5, 10, 99, 100, 1e12)] == ["a", "a", "b", "b", "c", "c"]
+    with pytest.raises(ValueError):
+        pick_kernel(10, [(10, "a")])
+
+
+@pytest.fixture
+def scratch_ops():
+    register_kernel("backends_test_x", np.add)
+    register_kernel("backends_test_y", np.subtract)
+    yield
+    for op in ("backends_test_x", "backends_test_y"):
+        KERNELS.pop(op, None)
+
+
+def test_install_kernels_returns_and_restores(scratch_ops) -> None:
+    previous = install_kernels({"backends_test_x": np.multiply})
+    assert previous == {"backends_test_x": np.add}
+    assert KERNELS["backends_test_x"] is np.multiply
+    install_kernels(previous)
+    assert KERNELS["backends_test_x"] is np.add
+
+
+def test_install_kernels_installs_nothing_when_an_op_is_unknown(scratch_ops) -> None:
+    with pytest.raises(ValueError, match="backends_test_unknown"):
+        install_kernels({"backends_test_x": np.multiply, "backends_test_unknown": np.add})
+    assert KERNELS["backends_test_x"] is np.add
+    assert "backends_test_unknown" not in KERNELS
+
+
+def test_backend_restores_after_an_error() -> None:
+    before = dict(KERNELS)
+    backend = OptimizedBackend()
+    with pytest.raises(KeyError):
+        with backend:
+            assert KERNELS["matmul"] is not before["matmul"]
+            raise KeyError("inside")
+    assert KERNELS == before
+
+
+def test_backends_nest_and_global_enable_disable() -> None:
+    before = dict(KERNELS)
+    outer, inner = Backend.from_matmul(matmul_blas), OptimizedBackend()
+    with outer:
+        outer_kernels = dict(KERNELS)
+        with inner:
+            assert KERNELS["linear"] is inner.kernels["linear"]
+        assert KERNELS == outer_kernels
+    assert KERNELS == before
+    inner.enable()
+    try:
+        assert KERNELS["matmul"] is inner.kernels["matmul"]
+    finally:
+        inner.disable()
+    assert KERNELS == before
+    with pytest.raises(RuntimeError):
+        inner.disable()
+
+
+def test_optimized_backend_picks_by_size() -> None:
+    backend = OptimizedBackend(choices=[(1000, "naive"), (100_000, "blocked"), (math.inf, "blas")])
+    assert backend.kernel_name(4, 4, 4) == "naive"
+    assert backend.kernel_name(10, 10, 10) == "blocked"
+    assert backend.kernel_name(100, 100, 100) == "blas"
+    with pytest.raises(ValueError):
+        OptimizedBackend(choices=[(math.inf, "cuda")])
+
+
+@pytest.mark.parametrize(("shape_a", "shape_b"), [((5,), (5, 3)), ((2, 5), (5,)), ((4, 2, 5), (5, 3)),
+                                                  ((1, 2, 5), (3, 5, 4)), ((0, 2, 5), (5, 3)), ((2, 5), (2, 5, 1))])
+@pytest.mark.parametrize("kernel2d", [matmul_naive, matmul_blocked, matmul_blas], ids=lambda f: f.__name__)
+def test_batched_matmul_follows_numpy(shape_a, shape_b, kernel2d) -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
+    out = batched(kernel2d)(a, b)
+    assert out.shape == np.matmul(a, b).shape
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-4, atol=1e-5)
+
+
+def backends() -> dict[str, Backend]:
+    return {
+        "blas": Backend.from_matmul(matmul_blas),
+        "blocked": Backend.from_matmul(lambda a, b: matmul_blocked(a, b, 16)),
+        "naive": Backend.from_matmul(matmul_naive),
+        "optimized": OptimizedBackend(),
+        "optimized-mixed": OptimizedBackend(choices=[(5_000, "naive"), (50_000, "blocked"), (math.inf, "blas")]),
+    }
+
+
+def outputs_and_grads(model, run) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    model.zero_grad()
+    out, loss = run()
+    loss.backward()
+    return out.data.copy(), {name: p.grad.data.copy() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same(reference, other, name: str) -> None:
+    np.testing.assert_allclose(other[0], reference[0], rtol=1e-4, atol=1e-4, err_msg=f"{name}: outputs")
+    assert reference[1].keys() == other[1].keys()
+    for key, grad in reference[1].items():
+        np.testing.assert_allclose(other[1][key], grad, rtol=1e-3, atol=1e-5, err_msg=f"{name}: gradient of {key}")
+
+
+@pytest.fixture(scope="module")
+def gpt():
+    return load_pretrained()[0]
+
+
+@pytest.mark.parametrize("name", list(backends()))
+def test_gpt_logits_and_gradients_are_the_same_under_every_backend(gpt, name: str) -> None:
+    rng = np.random.default_rng(0)
+    tokens = Tensor(rng.integers(0, gpt.config.vocab_size, size=(2, 5)), dtype=np.int64)
+    targets = Tensor(rng.integers(0, gpt.config.vocab_size, size=(2, 5)), dtype=np.int64)
+
+    def run():
+        logits = gpt(tokens)
+        return logits, cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    reference = outputs_and_grads(gpt, run)
+    before = dict(KERNELS)
+    with backends()[name]:
+        other = outputs_and_grads(gpt, run)
+    assert KERNELS == before
+    assert_same(reference, other, name)
+
+
+@pytest.mark.parametrize("name", list(backends()))
+def test_digits_cnn_outputs_and_gradients_are_the_same_under_every_backend(name: str) -> None:
+    manual_seed(0)
+    model = Sequential(Conv2d(1, 16, 3, padding=1), ReLU(), MaxPool2d(2),
+                       Conv2d(16, 32, 3, padding=1), ReLU(), MaxPool2d(2), Flatten(), Linear(32 * 2 * 2, 10))
+    digits = load_digits()
+    pixels, labels = fetch_batch(digits.train, np.arange(6))
+    images = pixels.reshape(6, 1, 8, 8)
+
+    def run():
+        logits = model(images)
+        return logits, cross_entropy(logits, labels)
+
+    reference = outputs_and_grads(model, run)
+    with backends()[name]:
+        other = outputs_and_grads(model, run)
+    assert_same(reference, other, name)
+
+
+def test_every_named_kernel_is_a_matmul() -> None:
+    a, b = operands(6, 5, 4)
+    for name, kernel in MATMUL_KERNELS.items():
+        np.testing.assert_allclose(kernel(a, b), a @ b, rtol=1e-4, atol=1e-5, err_msg=name)
