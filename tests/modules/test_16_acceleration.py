@@ -233,3 +233,41 @@ def test_every_named_kernel_is_a_matmul() -> None:
     a, b = operands(6, 5, 4)
     for name, kernel in MATMUL_KERNELS.items():
         np.testing.assert_allclose(kernel(a, b), a @ b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("approximate", ["tanh", "none"])
+def test_gelu_backward_from_output_passes_gradcheck(approximate: str) -> None:
+    from tinytorch.autograd import gradcheck
+    from tinytorch.nn.activations import gelu
+
+    rng = np.random.default_rng(3)
+    x = Tensor(np.concatenate([rng.standard_normal(20) * 3, [0.0, -1e-8, 1e-8, -6.0, 6.0]]), dtype=np.float64,
+               requires_grad=True)
+    with OptimizedBackend():
+        assert gradcheck(lambda t: gelu(t, approximate=approximate), [x])
+
+
+def test_gelu_backward_from_output_matches_module_03() -> None:
+    from tinytorch.autograd import GRADIENTS, Node
+    from tinytorch.nn.activations import gelu_backward, gelu_kernel
+
+    from tinytorch.backends import gelu_backward_from_output
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 7, 11)).astype(np.float32) * 4
+    x[0, 0, :3] = 0.0
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    node = Node("gelu", (Tensor(x),), {"approximate": "tanh"}, gelu_kernel(x, "tanh"))
+    fused = gelu_backward_from_output(grad, node)[0]
+    assert fused.dtype == np.float32
+    np.testing.assert_allclose(fused, gelu_backward(grad, node)[0], rtol=1e-4, atol=1e-5)
+    before = GRADIENTS["gelu"]
+    with pytest.raises(KeyError), OptimizedBackend():
+        assert GRADIENTS["gelu"] is gelu_backward_from_output
+        raise KeyError("inside")
+    assert GRADIENTS["gelu"] is before
+
+
+def test_backend_rejects_a_gradient_for_an_unknown_op() -> None:
+    with pytest.raises(ValueError, match="backends_no_such_op"):
+        Backend({}, gradients={"backends_no_such_op": lambda grad, node: (grad,)})
