@@ -17,7 +17,8 @@ Kernel = Callable[..., np.ndarray]
 
 # %% auto #0
 __all__ = ['Kernel', 'MATMUL_KERNELS', 'matmul_naive', 'matmul_blocked', 'matmul_blas', 'gflops', 'install_kernels',
-           'pick_kernel', 'batched', 'linear_from', 'Backend', 'gelu_backward_from_output', 'OptimizedBackend']
+           'pick_kernel', 'batched', 'linear_from', 'Backend', 'gelu_backward_from_output', 'row_mean_column',
+           'layer_norm_fused', 'layer_norm_fused_backward', 'OptimizedBackend']
 
 # %% ../modules/16_acceleration/acceleration.py #impl-matmul-naive
 def matmul_naive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -205,7 +206,54 @@ def gelu_backward_from_output(grad: np.ndarray, node: Node) -> tuple[np.ndarray]
     slope *= grad
     return (slope,)
 
-# %% ../modules/16_acceleration/acceleration.py #8e8f2c33
+# %% ../modules/16_acceleration/acceleration.py #8f2e58a2
+def row_mean_column(d: int, dtype: Any) -> np.ndarray:
+    """A (d, 1) column of 1/d: ``rows @ column`` is the mean of each row, computed by BLAS."""
+    return np.full((d, 1), 1.0 / d, dtype=dtype)
+
+
+def layer_norm_fused(input: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                     normalized_shape: tuple[int, ...], eps: float, saved: dict[str, np.ndarray]) -> np.ndarray:
+    """Module 10's ``layer_norm`` kernel (same contract, same ``saved``), with row means as products."""
+    rows = input.reshape(-1, math.prod(normalized_shape))
+    mean_column = row_mean_column(rows.shape[1], rows.dtype)
+    x_hat = rows - rows @ mean_column
+    rstd = (x_hat * x_hat) @ mean_column  # (R, 1): the variance
+    rstd += eps
+    np.sqrt(rstd, out=rstd)
+    np.divide(1, rstd, out=rstd)
+    x_hat *= rstd
+    saved["x_hat"], saved["rstd"] = x_hat, rstd
+    if weight is None and bias is None:
+        return x_hat.reshape(input.shape)
+    out = x_hat * weight.reshape(-1) if weight is not None else x_hat.copy()
+    if bias is not None:
+        out += bias.reshape(-1)
+    return out.reshape(input.shape)
+
+
+def layer_norm_fused_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ...]:
+    """Module 10's ``layer_norm`` backward, with the row means and the sums over rows as products."""
+    normalized, inv_std = node.attrs["saved"]["x_hat"], node.attrs["saved"]["rstd"]
+    upstream = grad.reshape(normalized.shape)  # (R, D)
+    x_in, *affine = node.inputs  # affine: (), (weight,) or (weight, bias)
+    scaled = upstream * affine[0].data.reshape(-1) if affine else upstream
+    result: list[np.ndarray | None] = [None] * len(node.inputs)
+    if x_in.requires_grad:
+        per_row = row_mean_column(normalized.shape[1], scaled.dtype)
+        dx = normalized * ((scaled * normalized) @ per_row)
+        np.subtract(scaled, dx, out=dx)
+        dx -= scaled @ per_row
+        dx *= inv_std
+        result[0] = dx.reshape(x_in.shape)
+    column_sum = np.ones(upstream.shape[0], dtype=upstream.dtype)  # ones @ rows: the sum over rows, by BLAS
+    if affine and affine[0].requires_grad:
+        result[1] = (column_sum @ (upstream * normalized)).reshape(affine[0].shape)
+    if len(affine) == 2 and affine[1].requires_grad:
+        result[2] = (column_sum @ upstream).reshape(affine[1].shape)
+    return tuple(result)
+
+# %% ../modules/16_acceleration/acceleration.py #20e06f61
 MATMUL_KERNELS: dict[str, Kernel] = {"naive": matmul_naive, "blocked": matmul_blocked, "blas": matmul_blas}
 
 
@@ -217,8 +265,8 @@ class OptimizedBackend(Backend):
         for _, name in self.choices:
             if name not in MATMUL_KERNELS:
                 raise ValueError(f"OptimizedBackend: unknown kernel {name!r}; choose from {sorted(MATMUL_KERNELS)}")
-        super().__init__({"matmul": self._matmul, "linear": linear_from(self._product)},
-                         gradients={"gelu": gelu_backward_from_output})
+        super().__init__({"matmul": self._matmul, "linear": linear_from(self._product), "layer_norm": layer_norm_fused},
+                         gradients={"gelu": gelu_backward_from_output, "layer_norm": layer_norm_fused_backward})
 
     def kernel_name(self, m: int, k: int, n: int) -> str:
         """The kernel this backend runs for an (m, k) @ (k, n) product."""

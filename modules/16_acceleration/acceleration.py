@@ -251,11 +251,11 @@ observe("gflops(m, k, n, seconds)", gflops(m, k, n, float(rng.uniform(1e-4, 1.0)
 # The original course text claimed that BLAS is "2700×" faster than naive loops. That figure
 # depends entirely on the sizes and the machine, so measure it: the ratio printed below (for
 # n = 32 and 64, float32) is this run's answer. On the run that wrote this text it printed
-# 3,608× at n = 32 and 10,843× at n = 64, with a BLAS peak of 134.7 GFLOP/s (an earlier run:
-# 4,678× and 6,560×; a BLAS product of n = 64 takes about 10 µs, so its timing is noisy on a
-# shared machine). The ratio grows with n, because the naive cost per multiply-add is
-# constant while BLAS gets more efficient on
-# larger products. "2700×" is one point on that curve, not a constant.
+# 3,299× at n = 32 and 5,410× at n = 64, with a BLAS peak of 104.1 GFLOP/s (other runs:
+# 4,678× and 6,560×; 3,608× and 10,843×: a BLAS product of n = 64 takes about 10 µs, so its
+# timing is noisy on a shared machine). The ratio grows with n, because the naive cost per
+# multiply-add is constant while BLAS gets more efficient on larger products. "2700×" is one
+# point on that curve, not a constant.
 
 # %%
 from tinytorch.profiler import Timer, measure_blas_peak
@@ -547,8 +547,8 @@ class Backend:
 # of `gelu` through `register_gradient`, the gradient seam of Module 02, and puts Module 03's
 # back on exit. Measured first, then replaced: the cell below times both backward formulas on
 # the GPT's feed-forward activation size with Module 15's `Timer`, and checks they agree. On
-# the run that wrote this text: 1.70 ms for Module 03's formula, 0.77 ms from the output
-# (2.23× faster).
+# the run that wrote this text: 3.17 ms for Module 03's formula, 1.76 ms from the output
+# (1.80× faster; an earlier run: 1.70 ms vs 0.77 ms).
 
 # %%
 #| export
@@ -585,6 +585,89 @@ fused_s = Timer(warmup=2, repeats=10)(gelu_backward_from_output, gelu_grad, gelu
 speedup = module03_s / fused_s
 print(f"GELU (tanh) backward on (16, 64, 384): Module 03 {module03_s * 1e3:.2f} ms, from the output {fused_s * 1e3:.2f} ms ({speedup:.2f}x faster)")
 
+
+# %% [markdown]
+# ### LayerNorm: row means as matrix products
+#
+# Module 10's LayerNorm takes two row means in the forward pass (the mean, then the variance)
+# and two in the backward pass, each a NumPy reduction along the short last axis, and makes a
+# temporary per `* weight` and `+ bias`. A row mean is also a matrix product: `rows @ c` with
+# `c` a column of $1/D$, which runs in BLAS. The forward and backward below compute the same
+# formulas as Module 10 (the same `saved["x_hat"]` and `saved["rstd"]`), with the means as
+# products and the scale and shift written into one output buffer. `OptimizedBackend` installs
+# both, kernel and backward formula, for `layer_norm`. The cell after them measures both pairs
+# on the GPT's activation shape; on a run while this text was written: forward 0.222 ms
+# (Module 10) vs 0.136 ms, backward 0.323 ms vs 0.195 ms (another: 0.356 vs 0.215 and 0.323 vs 0.281).
+
+# %%
+#| export
+def row_mean_column(d: int, dtype: Any) -> np.ndarray:
+    """A (d, 1) column of 1/d: ``rows @ column`` is the mean of each row, computed by BLAS."""
+    return np.full((d, 1), 1.0 / d, dtype=dtype)
+
+
+def layer_norm_fused(input: np.ndarray, weight: np.ndarray | None = None, bias: np.ndarray | None = None, *,
+                     normalized_shape: tuple[int, ...], eps: float, saved: dict[str, np.ndarray]) -> np.ndarray:
+    """Module 10's ``layer_norm`` kernel (same contract, same ``saved``), with row means as products."""
+    rows = input.reshape(-1, math.prod(normalized_shape))
+    mean_column = row_mean_column(rows.shape[1], rows.dtype)
+    x_hat = rows - rows @ mean_column
+    rstd = (x_hat * x_hat) @ mean_column  # (R, 1): the variance
+    rstd += eps
+    np.sqrt(rstd, out=rstd)
+    np.divide(1, rstd, out=rstd)
+    x_hat *= rstd
+    saved["x_hat"], saved["rstd"] = x_hat, rstd
+    if weight is None and bias is None:
+        return x_hat.reshape(input.shape)
+    out = x_hat * weight.reshape(-1) if weight is not None else x_hat.copy()
+    if bias is not None:
+        out += bias.reshape(-1)
+    return out.reshape(input.shape)
+
+
+def layer_norm_fused_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ...]:
+    """Module 10's ``layer_norm`` backward, with the row means and the sums over rows as products."""
+    normalized, inv_std = node.attrs["saved"]["x_hat"], node.attrs["saved"]["rstd"]
+    upstream = grad.reshape(normalized.shape)  # (R, D)
+    x_in, *affine = node.inputs  # affine: (), (weight,) or (weight, bias)
+    scaled = upstream * affine[0].data.reshape(-1) if affine else upstream
+    result: list[np.ndarray | None] = [None] * len(node.inputs)
+    if x_in.requires_grad:
+        per_row = row_mean_column(normalized.shape[1], scaled.dtype)
+        dx = normalized * ((scaled * normalized) @ per_row)
+        np.subtract(scaled, dx, out=dx)
+        dx -= scaled @ per_row
+        dx *= inv_std
+        result[0] = dx.reshape(x_in.shape)
+    column_sum = np.ones(upstream.shape[0], dtype=upstream.dtype)  # ones @ rows: the sum over rows, by BLAS
+    if affine and affine[0].requires_grad:
+        result[1] = (column_sum @ (upstream * normalized)).reshape(affine[0].shape)
+    if len(affine) == 2 and affine[1].requires_grad:
+        result[2] = (column_sum @ upstream).reshape(affine[1].shape)
+    return tuple(result)
+
+
+# %%
+from tinytorch.nn.normalization import layer_norm_backward, layer_norm_kernel
+
+ln_x = timing_rng.standard_normal((16, 64, 96)).astype(np.float32)
+ln_w, ln_b = (timing_rng.standard_normal(96).astype(np.float32) for _ in range(2))
+ln_grad = timing_rng.standard_normal(ln_x.shape).astype(np.float32)
+ln_times = {}
+for label, forward, backward in (("Module 10", layer_norm_kernel, layer_norm_backward),
+                                 ("fused", layer_norm_fused, layer_norm_fused_backward)):
+    ln_saved: dict[str, np.ndarray] = {}
+    ln_attrs = {"normalized_shape": (96,), "eps": 1e-5, "saved": ln_saved}
+    ln_out = forward(ln_x, ln_w, ln_b, **ln_attrs)
+    ln_node = Node("layer_norm", tuple(Tensor(v, requires_grad=True) for v in (ln_x, ln_w, ln_b)), ln_attrs, ln_out)
+    ln_times[label] = (ln_out, backward(ln_grad, ln_node),
+                       Timer(warmup=2, repeats=20)(lambda: forward(ln_x, ln_w, ln_b, normalized_shape=(96,), eps=1e-5, saved={})).min,
+                       Timer(warmup=2, repeats=20)(backward, ln_grad, ln_node).min)
+    print(f"LayerNorm(96) on (16, 64, 96), {label:9s}: forward {ln_times[label][2] * 1e3:.3f} ms, backward {ln_times[label][3] * 1e3:.3f} ms")
+assert np.allclose(ln_times["fused"][0], ln_times["Module 10"][0], rtol=1e-4, atol=1e-5)
+assert all(np.allclose(f, m, rtol=1e-3, atol=1e-4) for f, m in zip(ln_times["fused"][1], ln_times["Module 10"][1], strict=True))
+
 # %% [markdown]
 # `OptimizedBackend` picks a kernel per call from the size of the product with your
 # `pick_kernel`. Its default choices come from the measurements above: on this machine BLAS
@@ -592,7 +675,7 @@ print(f"GELU (tanh) backward on (16, 64, 384): Module 03 {module03_s * 1e3:.2f} 
 # product for the whole batch of rows (a 3-D `matmul` by a 2-D matrix is folded into one GEMM,
 # which is faster than NumPy's loop over the batch). Give it other choices to try a policy:
 # `OptimizedBackend(choices=[(threshold, "naive"), (math.inf, "blas")])`. It also installs the
-# GELU backward above.
+# GELU backward and the LayerNorm kernel and backward above.
 
 # %%
 #| export
@@ -607,8 +690,8 @@ class OptimizedBackend(Backend):
         for _, name in self.choices:
             if name not in MATMUL_KERNELS:
                 raise ValueError(f"OptimizedBackend: unknown kernel {name!r}; choose from {sorted(MATMUL_KERNELS)}")
-        super().__init__({"matmul": self._matmul, "linear": linear_from(self._product)},
-                         gradients={"gelu": gelu_backward_from_output})
+        super().__init__({"matmul": self._matmul, "linear": linear_from(self._product), "layer_norm": layer_norm_fused},
+                         gradients={"gelu": gelu_backward_from_output, "layer_norm": layer_norm_fused_backward})
 
     def kernel_name(self, m: int, k: int, n: int) -> str:
         """The kernel this backend runs for an (m, k) @ (k, n) product."""
@@ -669,11 +752,12 @@ observe("kernels restored after the error", [KERNELS[op] is before[op] for op in
 # optimized backends, and, on a short sequence, under the naive one. Its logits and gradients
 # must be the same under each (within float32 tolerance): a backend changes how the numbers
 # are computed, never which numbers. The table times one forward pass and one training step
-# under each backend. On the run that wrote this text: default kernels 3.63 ms, the BLAS
-# backend 3.98 ms, blocked 5.74 ms, optimized 4.08 ms and naive 1,048 ms. The backends that
-# route `linear` through a separate 2-D kernel pay a copy of the transposed weight and a
-# Python call per product, so on a model this small they lose to the default kernels: a
-# backend must earn its place by measurement, like any optimization.
+# under each backend. On the run that wrote this text: default kernels 7.01 ms, the BLAS
+# backend 7.86 ms, blocked 9.03 ms, optimized 4.11 ms and naive 1,175 ms (an earlier run:
+# 4.04, 3.63, 5.46, 3.57 and 999 ms). On a model this small one pass takes a few
+# milliseconds and single timings on a shared machine vary by up to 2×, so only the naive
+# row (hundreds of times slower) and the blocked row are clear; whether a backend pays on the
+# GPT must be settled with many repeats, side by side, like any optimization.
 
 # %%
 import tinytorch.autograd  # noqa: F401  (gradients for .backward())

@@ -271,3 +271,46 @@ def test_gelu_backward_from_output_matches_module_03() -> None:
 def test_backend_rejects_a_gradient_for_an_unknown_op() -> None:
     with pytest.raises(ValueError, match="backends_no_such_op"):
         Backend({}, gradients={"backends_no_such_op": lambda grad, node: (grad,)})
+
+
+@pytest.mark.parametrize("affine", ["none", "weight", "weight and bias"])
+def test_fused_layer_norm_passes_gradcheck_and_matches_module_10(affine: str) -> None:
+    from tinytorch.autograd import GRADIENTS, gradcheck
+    from tinytorch.nn.normalization import layer_norm
+
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.standard_normal((2, 3, 4, 5)), dtype=np.float64, requires_grad=True)
+    params = [Tensor(rng.standard_normal((4, 5)), dtype=np.float64, requires_grad=True) for _ in range(2)]
+    weight = params[0] if affine != "none" else None
+    bias = params[1] if affine == "weight and bias" else None
+    inputs = [x] + [p for p in (weight, bias) if p is not None]
+
+    def run(*tensors: Tensor) -> Tensor:
+        return layer_norm(tensors[0], (4, 5), *tensors[1:])
+
+    reference_out = run(*inputs)
+    reference_out.backward(Tensor(np.ones(x.shape)))
+    reference_grads = [t.grad.data.copy() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    before = (KERNELS["layer_norm"], GRADIENTS["layer_norm"])
+    with OptimizedBackend():
+        assert KERNELS["layer_norm"] is not before[0]
+        assert gradcheck(run, inputs)
+        out = run(*inputs)
+        out.backward(Tensor(np.ones(x.shape)))
+    assert (KERNELS["layer_norm"], GRADIENTS["layer_norm"]) == before
+    np.testing.assert_allclose(out.data, reference_out.data, rtol=1e-10, atol=1e-12)
+    for t, grad in zip(inputs, reference_grads, strict=True):
+        np.testing.assert_allclose(t.grad.data, grad, rtol=1e-9, atol=1e-11)
+
+
+def test_fused_layer_norm_keeps_float32() -> None:
+    from tinytorch.nn.normalization import LayerNorm
+
+    layer = LayerNorm(8)
+    x = Tensor(np.random.default_rng(6).standard_normal((3, 8)).astype(np.float32), requires_grad=True)
+    with OptimizedBackend():
+        out = layer(x)
+        out.sum().backward()
+    assert out.dtype == np.float32 and x.grad.dtype == np.float32 and layer.weight.grad.dtype == np.float32
