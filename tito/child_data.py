@@ -30,6 +30,10 @@ class ChildDataError(Exception):
     """What the child left is not what the runner writes; the message says how."""
 
 
+class ChildDataMissing(ChildDataError):
+    """The file or folder is not there (the child ended before writing it)."""
+
+
 @dataclass
 class Budget:
     """Bytes that reading one run's observations may still take."""
@@ -62,7 +66,7 @@ def _open_regular(folder_fd: int, name: str) -> int:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
     except FileNotFoundError:
-        raise ChildDataError(f"{name} is missing") from None
+        raise ChildDataMissing(f"{name} is missing") from None
     except OSError as error:
         raise ChildDataError(f"{name} cannot be opened ({error.strerror})") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -75,7 +79,7 @@ def _open_folder(parent_fd: int | None, name: str | Path) -> int:
     try:
         return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
     except FileNotFoundError:
-        raise ChildDataError(f"{Path(name).name} is missing") from None
+        raise ChildDataMissing(f"{Path(name).name} is missing") from None
     except OSError as error:
         raise ChildDataError(f"{Path(name).name} is not a folder the runner made ({error.strerror})") from None
 
@@ -115,8 +119,10 @@ def read_records(folder: Path, name: str) -> tuple[list[dict[str, object]], str]
     """
     try:
         data = read_bytes(folder, name, limit=RESULTS_MAX_BYTES)
+    except ChildDataMissing:
+        return [], ""  # nothing was written: the cells did not run, which the grade says
     except ChildDataError as error:
-        return [], "" if str(error).endswith("is missing") else str(error)
+        return [], str(error)
     records: list[dict[str, object]] = []
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines()):
         try:

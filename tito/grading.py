@@ -4,8 +4,9 @@ A module's notebook is graded against the reference package files of the *earlie
 only (DESIGN §5): ``staging_package`` lays them out, ``autograde`` checks that the module's
 own reference (and any later one) cannot be imported from anywhere else, and each
 submission gets its own copy of them. The grading itself is ``tito.grader``: the course's
-notebook with the student's solution cells, run in a sandbox that cannot see the course
-folder (solutions, hidden tests, gradebook) or write anything but its own fresh folder.
+notebook with the student's solution cells, run in a sandbox whose view holds only the
+interpreter, the data and its own fresh folder; each graded cell is decided here by
+comparing what it observed with the reference solution's observations on the batch's seed.
 
 Only tito writes the gradebook, and only autograder scores are read back: a manual score
 written there by anyone else does not change a grade tito reports.

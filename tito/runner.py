@@ -4,7 +4,9 @@ The notebook part is the autograder's engine (``tito.grader``): the course's own
 (the module script in a source repository, the release kept in ``.tito/releases/`` in a
 student copy) with the student's solution cells, run against the student's exported
 earlier modules, under the same limits as grading. Locked tests and points therefore come
-from the course, not from the student's file. The pytest part runs only the course's test
+from the course, not from the student's file. There is no reference solution to compare
+with here, so a graded cell passes when it raises nothing (autograding also requires its
+observations to match the reference's on unseen inputs). The pytest part runs only the course's test
 files (checked against the manifest a student copy carries), ignores ``conftest.py``
 files, stops a test that hangs, and counts an empty or cut-short run as a failure.
 
