@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m benchmarks.profile_gpt [--steps 5] [--decode-tokens 255] [--blas-threads T] [--top 12]
-                                     [--clock {wall,cpu}]
+                                     [--clock {wall,cpu}] [--backend {default,optimized}]
 
 The same model, weights and batch as ``benchmarks.gpt`` (tinytorch candidate only). Every
 kernel and every backward formula is wrapped with a timer through the dispatch seams
@@ -33,6 +33,7 @@ import numpy as np
 
 from benchmarks import environment, gpt, numpy_gpt, tinytorch_gpt
 from tinytorch import autograd, tensor
+from tinytorch.backends import OptimizedBackend
 
 Totals = dict[str, list[float]]  # name -> [calls, seconds]
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -152,14 +153,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=12, help="rows per table (12)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall-clock time, or the process's CPU time (wall)")
+    parser.add_argument("--backend", choices=("default", "optimized"), default="default",
+                        help="the kernels of modules 01-14, or Module 16's OptimizedBackend (default)")
     args = parser.parse_args(argv)
+    if args.backend == "optimized":
+        OptimizedBackend().enable()  # for the rest of this process; the timers wrap its kernels
     global clock
     clock = CLOCKS[args.clock]
     if args.blas_threads is not None:
         environment.set_blas_threads(args.blas_threads)
     config = gpt.DEFAULT
     env = environment.describe_environment()
-    print(f"tinytorch GPT profile ({config.shape.describe()}) | {env['date']} | BLAS threads {env['blas_threads']} | "
+    print(f"tinytorch GPT profile ({config.shape.describe()}) | {args.backend} kernels | {env['date']} | BLAS threads {env['blas_threads']} | "
           f"{args.clock} clock | load average (1 min) {environment.load_average_1min()}")
     weights = numpy_gpt.init_weights(config.shape, gpt.SEED)
     idx, targets = gpt.batch_of_tokens(config)

@@ -3,7 +3,8 @@ built from the weight dict of ``benchmarks.numpy_gpt``.
 
 The training step is what a tinytorch user writes: ``zero_grad``, ``model(idx)``,
 ``CrossEntropyLoss`` on the flattened logits, ``backward``, ``AdamW.step``. Decoding is
-``GPT.generate(prompt, n, temperature=0)`` without a cache.
+``GPT.generate(prompt, n, temperature=0)`` without a cache. ``UnderBackend`` and
+``decoder_under`` run the same candidates under a Module 16 backend.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from benchmarks.numpy_gpt import LN_EPS, GPTShape, Weights
 from tinytorch.autograd import no_grad
+from tinytorch.backends import Backend
 from tinytorch.models.gpt import GPT, GPTConfig
 from tinytorch.nn import CrossEntropyLoss
 from tinytorch.optim import AdamW
@@ -74,3 +76,37 @@ def greedy_decoder(shape: GPTShape, weights: Weights, prompt: np.ndarray,
     model = tinytorch_gpt(shape, weights)
     start = np.asarray(prompt, dtype=np.int64)
     return lambda: model.generate(start, max_new_tokens, temperature=0.0).data
+
+
+class UnderBackend:
+    """A training step whose every call (step, logits, loss and gradients) runs inside ``with backend:``.
+
+    The backend is enabled and disabled around each call, so the candidates timed beside
+    this one in the same rounds run on the default kernels.
+    """
+
+    def __init__(self, step: TinytorchTrainStep, backend: Backend) -> None:
+        self.step, self.backend = step, backend
+
+    def __call__(self) -> Tensor:
+        with self.backend:
+            return self.step()
+
+    def loss_and_grads(self) -> tuple[float, Weights]:
+        with self.backend:
+            return self.step.loss_and_grads()
+
+    def weight_arrays(self) -> Weights:
+        return self.step.weight_arrays()
+
+    def logits(self, idx: np.ndarray) -> np.ndarray:
+        with self.backend:
+            return self.step.logits(idx)
+
+
+def decoder_under(backend: Backend, decode: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+    """``decode`` run inside ``with backend:`` at every call."""
+    def run() -> np.ndarray:
+        with backend:
+            return decode()
+    return run

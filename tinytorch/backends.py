@@ -17,8 +17,9 @@ Kernel = Callable[..., np.ndarray]
 
 # %% auto #0
 __all__ = ['Kernel', 'MATMUL_KERNELS', 'matmul_naive', 'matmul_blocked', 'matmul_blas', 'gflops', 'install_kernels',
-           'pick_kernel', 'batched', 'linear_from', 'Backend', 'gelu_backward_from_output', 'row_mean_column',
-           'layer_norm_fused', 'layer_norm_fused_backward', 'OptimizedBackend']
+           'pick_kernel', 'batched', 'linear_from', 'Backend', 'gelu_backward_from_output', 'causal_additive_mask',
+           'attention_fused', 'log_softmax_fused', 'log_softmax_fused_backward', 'row_mean_column', 'layer_norm_fused',
+           'layer_norm_fused_backward', 'OptimizedBackend']
 
 # %% ../modules/16_acceleration/acceleration.py #impl-matmul-naive
 def matmul_naive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -186,7 +187,7 @@ class Backend:
     def __exit__(self, *exc_info: object) -> None:
         self.disable()  # also on an exception, which then propagates
 
-# %% ../modules/16_acceleration/acceleration.py #c6052a09
+# %% ../modules/16_acceleration/acceleration.py #cf7c42c3
 def gelu_backward_from_output(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
     """The backward of ``gelu``: for the tanh form, from the saved output (``1 + t = 2 out / x``), no tanh.
 
@@ -195,18 +196,89 @@ def gelu_backward_from_output(grad: np.ndarray, node: Node) -> tuple[np.ndarray]
     if node.attrs.get("approximate", "none") != "tanh":
         return gelu_backward(grad, node)
     x = node.inputs[0].data
-    one_plus_t = np.divide(2 * node.out, x, out=np.ones_like(node.out), where=x != 0)  # t = tanh(0) = 0 at x = 0
-    slope = (3 * GELU_TANH_COEFF * SQRT_2_OVER_PI) * (x * x)
+    # A plain division, then the x = 0 entries (0 / 0) set to 1 + tanh(0) = 1: NumPy's masked
+    # divide (where=) takes a slower path than a full division followed by a masked copy.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        one_plus_t = np.divide(node.out, x)
+    one_plus_t *= 2
+    np.copyto(one_plus_t, 1, where=x == 0)
+    # Two arrays of x's size in all: every further temporary costs page faults in a training step.
+    slope = np.multiply(x, x)
+    slope *= 3 * GELU_TANH_COEFF * SQRT_2_OVER_PI
     slope += SQRT_2_OVER_PI
     slope *= x  # x * du/dx
-    slope *= 2 - one_plus_t  # times (1 - t)
+    np.subtract(2, one_plus_t, out=one_plus_t)  # now 1 - t
+    slope *= one_plus_t
     slope += 1
+    np.subtract(2, one_plus_t, out=one_plus_t)  # 1 + t again
     slope *= one_plus_t
     slope *= 0.5
     slope *= grad
     return (slope,)
 
-# %% ../modules/16_acceleration/acceleration.py #8f2e58a2
+# %% ../modules/16_acceleration/acceleration.py #25e5785e
+from functools import lru_cache
+
+from .nn.activations import log_softmax_backward, log_softmax_kernel
+from .nn.attention import attention_kernel
+from .nn.layers import linear_kernel
+
+
+@lru_cache(maxsize=64)
+def causal_additive_mask(query_len: int, key_len: int, offset: int, dtype: str) -> np.ndarray:
+    """A read-only ``(query_len, key_len)`` array: 0 where key ``j <= i + offset`` may be seen, ``-inf`` elsewhere.
+
+    Cached per size and dtype name: the GPT asks for the same few sizes at every step.
+    """
+    allowed = np.arange(key_len)[None, :] <= np.arange(query_len)[:, None] + offset
+    mask = np.where(allowed, 0.0, -np.inf).astype(dtype)
+    mask.flags.writeable = False  # shared between calls: nobody may write into it
+    return mask
+
+
+def attention_fused(
+    query: np.ndarray, key: np.ndarray, value: np.ndarray, *, scale: float, attn_mask: np.ndarray | None = None,
+    is_causal: bool = False, offset: int = 0, dropout_mask: np.ndarray | None = None, saved: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Module 13's ``attention`` kernel (same contract, same ``saved["probs"]``), fast for causal attention.
+
+    The causal case without a mask or dropout adds a cached 0/-inf mask and takes the softmax
+    in the scores' buffer; every other case, and scores holding infinities, runs Module 13's kernel.
+    """
+    length, keys = query.shape[-2], key.shape[-2]
+    if not is_causal or attn_mask is not None or dropout_mask is not None or keys == 0:
+        return attention_kernel(query, key, value, scale=scale, attn_mask=attn_mask, is_causal=is_causal,
+                                offset=offset, dropout_mask=dropout_mask, saved=saved)
+    scores = query @ np.swapaxes(key, -1, -2)  # (..., L, S): the only array of this size
+    scores *= scale
+    scores += causal_additive_mask(length, keys, offset, scores.dtype.name)
+    row_max = scores.max(axis=-1, keepdims=True)
+    if not np.isfinite(row_max).all():  # an infinite input: Module 13 defines what happens
+        return attention_kernel(query, key, value, scale=scale, is_causal=True, offset=offset, saved=saved)
+    scores -= row_max
+    np.exp(scores, out=scores)
+    scores *= 1 / scores.sum(axis=-1, keepdims=True)
+    if saved is not None:
+        saved["probs"] = scores
+    return scores @ value
+
+
+def log_softmax_fused(x: np.ndarray, dim: int) -> np.ndarray:
+    """Module 03's ``log_softmax`` kernel (same contract), with two arrays of ``x``'s size instead of three."""
+    shifted = x - x.max(axis=dim, keepdims=True)
+    total = np.exp(shifted).sum(axis=dim, keepdims=True)
+    shifted -= np.log(total)
+    return shifted
+
+
+def log_softmax_fused_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Module 03's ``log_softmax`` backward, ``grad - exp(out) * sum(grad)``, in one new array."""
+    result = np.exp(node.out)
+    result *= grad.sum(axis=node.attrs["dim"], keepdims=True)
+    np.subtract(grad, result, out=result)
+    return (result,)
+
+# %% ../modules/16_acceleration/acceleration.py #22146030
 def row_mean_column(d: int, dtype: Any) -> np.ndarray:
     """A (d, 1) column of 1/d: ``rows @ column`` is the mean of each row, computed by BLAS."""
     return np.full((d, 1), 1.0 / d, dtype=dtype)
@@ -218,7 +290,9 @@ def layer_norm_fused(input: np.ndarray, weight: np.ndarray | None = None, bias: 
     rows = input.reshape(-1, math.prod(normalized_shape))
     mean_column = row_mean_column(rows.shape[1], rows.dtype)
     x_hat = rows - rows @ mean_column
-    rstd = (x_hat * x_hat) @ mean_column  # (R, 1): the variance
+    # the variance: each row's sum of squares by einsum, which makes no temporary of x_hat's size
+    rstd = np.einsum("ij,ij->i", x_hat, x_hat)[:, None]  # (R, 1)
+    rstd *= 1 / rows.shape[1]
     rstd += eps
     np.sqrt(rstd, out=rstd)
     np.divide(1, rstd, out=rstd)
@@ -241,19 +315,21 @@ def layer_norm_fused_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray 
     result: list[np.ndarray | None] = [None] * len(node.inputs)
     if x_in.requires_grad:
         per_row = row_mean_column(normalized.shape[1], scaled.dtype)
-        dx = normalized * ((scaled * normalized) @ per_row)
-        np.subtract(scaled, dx, out=dx)
+        mean_scaled_x_hat = np.einsum("ij,ij->i", scaled, normalized)[:, None]  # (R, 1), no temporary
+        mean_scaled_x_hat *= -1 / normalized.shape[1]
+        dx = normalized * mean_scaled_x_hat
+        dx += scaled
         dx -= scaled @ per_row
         dx *= inv_std
         result[0] = dx.reshape(x_in.shape)
     column_sum = np.ones(upstream.shape[0], dtype=upstream.dtype)  # ones @ rows: the sum over rows, by BLAS
     if affine and affine[0].requires_grad:
-        result[1] = (column_sum @ (upstream * normalized)).reshape(affine[0].shape)
+        result[1] = np.einsum("ij,ij->j", upstream, normalized).reshape(affine[0].shape)
     if len(affine) == 2 and affine[1].requires_grad:
         result[2] = (column_sum @ upstream).reshape(affine[1].shape)
     return tuple(result)
 
-# %% ../modules/16_acceleration/acceleration.py #20e06f61
+# %% ../modules/16_acceleration/acceleration.py #33ff9301
 MATMUL_KERNELS: dict[str, Kernel] = {"naive": matmul_naive, "blocked": matmul_blocked, "blas": matmul_blas}
 
 
@@ -265,8 +341,12 @@ class OptimizedBackend(Backend):
         for _, name in self.choices:
             if name not in MATMUL_KERNELS:
                 raise ValueError(f"OptimizedBackend: unknown kernel {name!r}; choose from {sorted(MATMUL_KERNELS)}")
-        super().__init__({"matmul": self._matmul, "linear": linear_from(self._product), "layer_norm": layer_norm_fused},
-                         gradients={"gelu": gelu_backward_from_output, "layer_norm": layer_norm_fused_backward})
+        super().__init__(
+            {"matmul": self._matmul, "linear": self._linear, "layer_norm": layer_norm_fused,
+             "attention": attention_fused, "log_softmax": log_softmax_fused},
+            gradients={"gelu": gelu_backward_from_output, "layer_norm": layer_norm_fused_backward,
+                       "log_softmax": log_softmax_fused_backward},
+        )
 
     def kernel_name(self, m: int, k: int, n: int) -> str:
         """The kernel this backend runs for an (m, k) @ (k, n) product."""
@@ -274,6 +354,12 @@ class OptimizedBackend(Backend):
 
     def _product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return MATMUL_KERNELS[self.kernel_name(a.shape[0], a.shape[1], b.shape[1])](a, b)
+
+    def _linear(self, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        rows = math.prod(input.shape[:-1])
+        if self.kernel_name(rows, weight.shape[1], weight.shape[0]) == "blas":
+            return linear_kernel(input, weight, bias)  # Module 04's: no copy of the weight, bias added in place
+        return linear_from(self._product)(input, weight, bias)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim >= 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:

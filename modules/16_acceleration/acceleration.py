@@ -560,12 +560,21 @@ def gelu_backward_from_output(grad: np.ndarray, node: Node) -> tuple[np.ndarray]
     if node.attrs.get("approximate", "none") != "tanh":
         return gelu_backward(grad, node)
     x = node.inputs[0].data
-    one_plus_t = np.divide(2 * node.out, x, out=np.ones_like(node.out), where=x != 0)  # t = tanh(0) = 0 at x = 0
-    slope = (3 * GELU_TANH_COEFF * SQRT_2_OVER_PI) * (x * x)
+    # A plain division, then the x = 0 entries (0 / 0) set to 1 + tanh(0) = 1: NumPy's masked
+    # divide (where=) takes a slower path than a full division followed by a masked copy.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        one_plus_t = np.divide(node.out, x)
+    one_plus_t *= 2
+    np.copyto(one_plus_t, 1, where=x == 0)
+    # Two arrays of x's size in all: every further temporary costs page faults in a training step.
+    slope = np.multiply(x, x)
+    slope *= 3 * GELU_TANH_COEFF * SQRT_2_OVER_PI
     slope += SQRT_2_OVER_PI
     slope *= x  # x * du/dx
-    slope *= 2 - one_plus_t  # times (1 - t)
+    np.subtract(2, one_plus_t, out=one_plus_t)  # now 1 - t
+    slope *= one_plus_t
     slope += 1
+    np.subtract(2, one_plus_t, out=one_plus_t)  # 1 + t again
     slope *= one_plus_t
     slope *= 0.5
     slope *= grad
@@ -585,19 +594,132 @@ fused_s = Timer(warmup=2, repeats=10)(gelu_backward_from_output, gelu_grad, gelu
 speedup = module03_s / fused_s
 print(f"GELU (tanh) backward on (16, 64, 384): Module 03 {module03_s * 1e3:.2f} ms, from the output {fused_s * 1e3:.2f} ms ({speedup:.2f}x faster)")
 
+# %% [markdown]
+# ### Attention and the cross-entropy head: fewer passes over memory
+#
+# Module 15's profile of a GPT training step puts attention's forward and the loss's
+# log-softmax next in line after `Linear` and GELU. Neither loses time in arithmetic; both
+# make whole-size temporaries. Module 13's attention kernel handles every case (a bool or
+# float mask, dropout, a cache offset) and, for the causal case, builds a bool mask and a
+# copy of the scores with `-inf` where the mask is False before the softmax. The GPT only
+# ever asks for the causal case without a mask or dropout, and there the mask is a constant:
+# an additive `(L, S)` matrix of 0 and `-inf`, built once per size and kept (read-only), added
+# into the scores in place. The softmax then runs in the scores' own buffer, and the saved
+# probabilities are that buffer. A row of a causal mask always allows key 0, so no row is
+# fully masked; if an input holds infinities, the kernel hands the call to Module 13's.
+#
+# Module 03's log-softmax makes three arrays of the logits' size in the forward pass
+# (shifted, exponentials, result) and three in the backward (exponentials, their product with
+# the row sums, the difference). The versions below compute the same formulas with two and
+# one. Both are given; `OptimizedBackend` installs them. The cell after them times each pair
+# on the benchmark GPT's sizes (16 sequences of 64 tokens, 4 heads of 32; 512 logits per
+# token) and checks that they agree with Modules 13 and 03.
+
+# %%
+#| export
+from functools import lru_cache
+
+from tinytorch.nn.activations import log_softmax_backward, log_softmax_kernel
+from tinytorch.nn.attention import attention_kernel
+from tinytorch.nn.layers import linear_kernel
+
+
+@lru_cache(maxsize=64)
+def causal_additive_mask(query_len: int, key_len: int, offset: int, dtype: str) -> np.ndarray:
+    """A read-only ``(query_len, key_len)`` array: 0 where key ``j <= i + offset`` may be seen, ``-inf`` elsewhere.
+
+    Cached per size and dtype name: the GPT asks for the same few sizes at every step.
+    """
+    allowed = np.arange(key_len)[None, :] <= np.arange(query_len)[:, None] + offset
+    mask = np.where(allowed, 0.0, -np.inf).astype(dtype)
+    mask.flags.writeable = False  # shared between calls: nobody may write into it
+    return mask
+
+
+def attention_fused(
+    query: np.ndarray, key: np.ndarray, value: np.ndarray, *, scale: float, attn_mask: np.ndarray | None = None,
+    is_causal: bool = False, offset: int = 0, dropout_mask: np.ndarray | None = None, saved: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Module 13's ``attention`` kernel (same contract, same ``saved["probs"]``), fast for causal attention.
+
+    The causal case without a mask or dropout adds a cached 0/-inf mask and takes the softmax
+    in the scores' buffer; every other case, and scores holding infinities, runs Module 13's kernel.
+    """
+    length, keys = query.shape[-2], key.shape[-2]
+    if not is_causal or attn_mask is not None or dropout_mask is not None or keys == 0:
+        return attention_kernel(query, key, value, scale=scale, attn_mask=attn_mask, is_causal=is_causal,
+                                offset=offset, dropout_mask=dropout_mask, saved=saved)
+    scores = query @ np.swapaxes(key, -1, -2)  # (..., L, S): the only array of this size
+    scores *= scale
+    scores += causal_additive_mask(length, keys, offset, scores.dtype.name)
+    row_max = scores.max(axis=-1, keepdims=True)
+    if not np.isfinite(row_max).all():  # an infinite input: Module 13 defines what happens
+        return attention_kernel(query, key, value, scale=scale, is_causal=True, offset=offset, saved=saved)
+    scores -= row_max
+    np.exp(scores, out=scores)
+    scores *= 1 / scores.sum(axis=-1, keepdims=True)
+    if saved is not None:
+        saved["probs"] = scores
+    return scores @ value
+
+
+def log_softmax_fused(x: np.ndarray, dim: int) -> np.ndarray:
+    """Module 03's ``log_softmax`` kernel (same contract), with two arrays of ``x``'s size instead of three."""
+    shifted = x - x.max(axis=dim, keepdims=True)
+    total = np.exp(shifted).sum(axis=dim, keepdims=True)
+    shifted -= np.log(total)
+    return shifted
+
+
+def log_softmax_fused_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray]:
+    """Module 03's ``log_softmax`` backward, ``grad - exp(out) * sum(grad)``, in one new array."""
+    result = np.exp(node.out)
+    result *= grad.sum(axis=node.attrs["dim"], keepdims=True)
+    np.subtract(grad, result, out=result)
+    return (result,)
+
+
+# %%
+attn_rng = np.random.default_rng(16)
+attn_q, attn_k, attn_v = (attn_rng.standard_normal((16, 4, 64, 32)).astype(np.float32) for _ in range(3))
+attn_scale = 1 / math.sqrt(32)
+attn_probs: dict[str, dict[str, np.ndarray]] = {"Module 13": {}, "fused": {}}
+attn_out = {label: kernel(attn_q, attn_k, attn_v, scale=attn_scale, is_causal=True, saved=attn_probs[label])
+            for label, kernel in (("Module 13", attention_kernel), ("fused", attention_fused))}
+assert np.allclose(attn_out["fused"], attn_out["Module 13"], rtol=1e-5, atol=1e-6)
+assert np.allclose(attn_probs["fused"]["probs"], attn_probs["Module 13"]["probs"], rtol=1e-5, atol=1e-7)
+for label, kernel in (("Module 13", attention_kernel), ("fused", attention_fused)):
+    attn_s = Timer(warmup=2, repeats=20)(lambda: kernel(attn_q, attn_k, attn_v, scale=attn_scale, is_causal=True, saved={})).min
+    print(f"causal attention forward on (16, 4, 64, 32), {label:9s}: {attn_s * 1e3:.3f} ms")
+
+head_logits = attn_rng.standard_normal((16 * 64, 512)).astype(np.float32) * 3
+head_grad = attn_rng.standard_normal(head_logits.shape).astype(np.float32)
+for label, forward, backward in (("Module 03", log_softmax_kernel, log_softmax_backward),
+                                 ("fused", log_softmax_fused, log_softmax_fused_backward)):
+    head_node = Node("log_softmax", (Tensor(head_logits),), {"dim": 1}, forward(head_logits, 1))
+    assert np.allclose(head_node.out, log_softmax_kernel(head_logits, 1), rtol=1e-5, atol=1e-5)
+    assert np.allclose(backward(head_grad, head_node)[0], log_softmax_backward(head_grad, head_node)[0], rtol=1e-5, atol=1e-5)
+    forward_s = Timer(warmup=2, repeats=20)(forward, head_logits, 1).min
+    backward_s = Timer(warmup=2, repeats=20)(backward, head_grad, head_node).min
+    print(f"log_softmax on (1024, 512), {label:9s}: forward {forward_s * 1e3:.3f} ms, backward {backward_s * 1e3:.3f} ms")
+
 
 # %% [markdown]
-# ### LayerNorm: row means as matrix products
+# ### LayerNorm: row means as matrix products, no temporaries
 #
 # Module 10's LayerNorm takes two row means in the forward pass (the mean, then the variance)
 # and two in the backward pass, each a NumPy reduction along the short last axis, and makes a
 # temporary per `* weight` and `+ bias`. A row mean is also a matrix product: `rows @ c` with
-# `c` a column of $1/D$, which runs in BLAS. The forward and backward below compute the same
-# formulas as Module 10 (the same `saved["x_hat"]` and `saved["rstd"]`), with the means as
-# products and the scale and shift written into one output buffer. `OptimizedBackend` installs
+# `c` a column of $1/D$, which runs in BLAS. A row's sum of products, such as the variance's
+# $\sum_j \hat x_{ij}^2$, is `np.einsum("ij,ij->i", a, b)`, which multiplies and adds without
+# first writing the products into an array of their own. That matters inside a training step
+# more than in a loop over one call: a new array of activation size is fresh memory, and the
+# first touch of each 4 KiB page of it is a page fault the operating system must serve. The
+# forward and backward below compute the same formulas as Module 10 (the same
+# `saved["x_hat"]` and `saved["rstd"]`), with the means as products, the sums of products by
+# einsum and the scale and shift written into one output buffer. `OptimizedBackend` installs
 # both, kernel and backward formula, for `layer_norm`. The cell after them measures both pairs
-# on the GPT's activation shape; on a run while this text was written: forward 0.222 ms
-# (Module 10) vs 0.136 ms, backward 0.323 ms vs 0.195 ms (another: 0.356 vs 0.215 and 0.323 vs 0.281).
+# on the GPT's activation shape; on the run that wrote this text: LAYERNORM_PLACEHOLDER.
 
 # %%
 #| export
@@ -612,7 +734,9 @@ def layer_norm_fused(input: np.ndarray, weight: np.ndarray | None = None, bias: 
     rows = input.reshape(-1, math.prod(normalized_shape))
     mean_column = row_mean_column(rows.shape[1], rows.dtype)
     x_hat = rows - rows @ mean_column
-    rstd = (x_hat * x_hat) @ mean_column  # (R, 1): the variance
+    # the variance: each row's sum of squares by einsum, which makes no temporary of x_hat's size
+    rstd = np.einsum("ij,ij->i", x_hat, x_hat)[:, None]  # (R, 1)
+    rstd *= 1 / rows.shape[1]
     rstd += eps
     np.sqrt(rstd, out=rstd)
     np.divide(1, rstd, out=rstd)
@@ -635,14 +759,16 @@ def layer_norm_fused_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray 
     result: list[np.ndarray | None] = [None] * len(node.inputs)
     if x_in.requires_grad:
         per_row = row_mean_column(normalized.shape[1], scaled.dtype)
-        dx = normalized * ((scaled * normalized) @ per_row)
-        np.subtract(scaled, dx, out=dx)
+        mean_scaled_x_hat = np.einsum("ij,ij->i", scaled, normalized)[:, None]  # (R, 1), no temporary
+        mean_scaled_x_hat *= -1 / normalized.shape[1]
+        dx = normalized * mean_scaled_x_hat
+        dx += scaled
         dx -= scaled @ per_row
         dx *= inv_std
         result[0] = dx.reshape(x_in.shape)
     column_sum = np.ones(upstream.shape[0], dtype=upstream.dtype)  # ones @ rows: the sum over rows, by BLAS
     if affine and affine[0].requires_grad:
-        result[1] = (column_sum @ (upstream * normalized)).reshape(affine[0].shape)
+        result[1] = np.einsum("ij,ij->j", upstream, normalized).reshape(affine[0].shape)
     if len(affine) == 2 and affine[1].requires_grad:
         result[2] = (column_sum @ upstream).reshape(affine[1].shape)
     return tuple(result)
@@ -674,8 +800,11 @@ assert all(np.allclose(f, m, rtol=1e-3, atol=1e-4) for f, m in zip(ln_times["fus
 # beats the other kernels at every size we measured, so by default it runs BLAS, on one 2-D
 # product for the whole batch of rows (a 3-D `matmul` by a 2-D matrix is folded into one GEMM,
 # which is faster than NumPy's loop over the batch). Give it other choices to try a policy:
-# `OptimizedBackend(choices=[(threshold, "naive"), (math.inf, "blas")])`. It also installs the
-# GELU backward and the LayerNorm kernel and backward above.
+# `OptimizedBackend(choices=[(threshold, "naive"), (math.inf, "blas")])`. When it picks BLAS
+# for a `Linear` layer it runs Module 04's kernel, which multiplies by the transposed weight
+# without copying it and adds the bias in place. It also installs the fused kernels above: the
+# GELU backward, causal attention, log-softmax forward and backward, and LayerNorm forward
+# and backward.
 
 # %%
 #| export
@@ -690,8 +819,12 @@ class OptimizedBackend(Backend):
         for _, name in self.choices:
             if name not in MATMUL_KERNELS:
                 raise ValueError(f"OptimizedBackend: unknown kernel {name!r}; choose from {sorted(MATMUL_KERNELS)}")
-        super().__init__({"matmul": self._matmul, "linear": linear_from(self._product), "layer_norm": layer_norm_fused},
-                         gradients={"gelu": gelu_backward_from_output, "layer_norm": layer_norm_fused_backward})
+        super().__init__(
+            {"matmul": self._matmul, "linear": self._linear, "layer_norm": layer_norm_fused,
+             "attention": attention_fused, "log_softmax": log_softmax_fused},
+            gradients={"gelu": gelu_backward_from_output, "layer_norm": layer_norm_fused_backward,
+                       "log_softmax": log_softmax_fused_backward},
+        )
 
     def kernel_name(self, m: int, k: int, n: int) -> str:
         """The kernel this backend runs for an (m, k) @ (k, n) product."""
@@ -699,6 +832,12 @@ class OptimizedBackend(Backend):
 
     def _product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return MATMUL_KERNELS[self.kernel_name(a.shape[0], a.shape[1], b.shape[1])](a, b)
+
+    def _linear(self, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        rows = math.prod(input.shape[:-1])
+        if self.kernel_name(rows, weight.shape[1], weight.shape[0]) == "blas":
+            return linear_kernel(input, weight, bias)  # Module 04's: no copy of the weight, bias added in place
+        return linear_from(self._product)(input, weight, bias)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim >= 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:
@@ -749,27 +888,36 @@ observe("kernels restored after the error", [KERNELS[op] is before[op] for op in
 # ## 8. The payoff: the GPT under every backend
 #
 # The same trained GPT (Module 14's reference model) runs under the BLAS, blocked and
-# optimized backends, and, on a short sequence, under the naive one. Its logits and gradients
-# must be the same under each (within float32 tolerance): a backend changes how the numbers
-# are computed, never which numbers. The table times one forward pass and one training step
-# under each backend. On the run that wrote this text: default kernels 7.01 ms, the BLAS
-# backend 7.86 ms, blocked 9.03 ms, optimized 4.11 ms and naive 1,175 ms (an earlier run:
-# 4.04, 3.63, 5.46, 3.57 and 999 ms). On a model this small one pass takes a few
-# milliseconds and single timings on a shared machine vary by up to 2×, so only the naive
-# row (hundreds of times slower) and the blocked row are clear; whether a backend pays on the
-# GPT must be settled with many repeats, side by side, like any optimization.
+# optimized backends on a batch of 4 sequences of 32 tokens, and under the naive one on a
+# single sequence of 4 tokens (beside the default kernels on the same 4 tokens). Its logits
+# and gradients must be the same under each (within float32 tolerance): a backend changes how
+# the numbers are computed, never which numbers. The table gives the fastest of a few runs of
+# the forward pass alone (under `no_grad`) and of a forward plus backward pass (a training
+# step without the optimizer, so the weights stay the same). On the run that wrote this text:
+# RESULTS_PLACEHOLDER
+# One pass of a model this small takes milliseconds, and single timings on a shared machine
+# vary by up to 2×, so read only large differences here (the naive and blocked rows); whether
+# a backend pays on the GPT is settled with many repeats, side by side, like any optimization.
 
 # %%
+import contextlib
+
 import tinytorch.autograd  # noqa: F401  (gradients for .backward())
+from tinytorch.autograd import no_grad
 from tinytorch.models.gpt import load_pretrained
 from tinytorch.nn.functional import cross_entropy
 
 model, _ = load_pretrained()
-tokens = Tensor(np.random.default_rng(0).integers(0, model.config.vocab_size, size=(1, 8)), dtype=np.int64)
-targets = Tensor(np.random.default_rng(1).integers(0, model.config.vocab_size, size=(1, 8)), dtype=np.int64)
+token_rng = np.random.default_rng(0)
 
 
-def forward_and_grads() -> tuple[np.ndarray, np.ndarray]:
+def batch_of(batch: int, length: int) -> tuple[Tensor, Tensor]:
+    """Token ids and next-token targets (batch, length) drawn from the model's vocabulary."""
+    ids = token_rng.integers(0, model.config.vocab_size, size=(2, batch, length))
+    return Tensor(ids[0], dtype=np.int64), Tensor(ids[1], dtype=np.int64)
+
+
+def forward_and_grads(tokens: Tensor, targets: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Logits and the gradient of the first block's feed-forward weight for one batch."""
     model.zero_grad()
     logits = model(tokens)
@@ -777,26 +925,36 @@ def forward_and_grads() -> tuple[np.ndarray, np.ndarray]:
     return logits.data, model.blocks[0].mlp.fc.weight.grad.data
 
 
-def timed_run(repeats: int) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-    """The fastest of ``repeats`` forward and backward passes, and what the last one computed."""
+def forward_only(tokens: Tensor) -> np.ndarray:
+    with no_grad():
+        return model(tokens).data
+
+
+def measure(backend: Backend | None, tokens: Tensor, targets: Tensor, repeats: int) -> tuple[float, float, tuple]:
+    """(fastest forward s, fastest forward + backward s, what the last forward + backward computed).
+
+    One warm-up run each when ``repeats > 1`` (the naive backend gets a single run: it takes seconds).
+    """
     results = []
-    stats = Timer(warmup=0, repeats=repeats)(lambda: results.append(forward_and_grads()))
-    return stats.min, results[-1]
+    warmup = 1 if repeats > 1 else 0
+    with backend if backend is not None else contextlib.nullcontext():
+        forward_s = Timer(warmup=warmup, repeats=repeats)(forward_only, tokens).min
+        step_s = Timer(warmup=warmup, repeats=repeats)(lambda: results.append(forward_and_grads(tokens, targets))).min
+    return forward_s, step_s, results[-1]
 
 
-backends = {"default kernels": None, "blas": Backend.from_matmul(matmul_blas),
-            "blocked (tile 32)": Backend.from_matmul(lambda a, b: matmul_blocked(a, b, 32)),
-            "optimized": OptimizedBackend(), "naive": Backend.from_matmul(matmul_naive)}
-reference_logits, reference_grad = forward_and_grads()
-for name, chosen in backends.items():
-    repeats = 1 if name == "naive" else 3
-    if chosen is None:
-        seconds, (logits_val, grad_val) = timed_run(repeats)
-    else:
-        with chosen:
-            seconds, (logits_val, grad_val) = timed_run(repeats)
+runs = [("default kernels", None, (4, 32)), ("blas", Backend.from_matmul(matmul_blas), (4, 32)),
+        ("blocked (tile 32)", Backend.from_matmul(lambda a, b: matmul_blocked(a, b, 32)), (4, 32)),
+        ("optimized", OptimizedBackend(), (4, 32)),
+        ("default kernels", None, (1, 4)), ("naive", Backend.from_matmul(matmul_naive), (1, 4))]
+batches = {size: batch_of(*size) for size in {size for _, _, size in runs}}
+references = {size: forward_and_grads(*batch) for size, batch in batches.items()}
+print(f"{'backend':18s} {'tokens':>7s} {'forward':>12s} {'fwd + bwd':>12s}  same logits and gradients")
+for name, chosen, size in runs:
+    forward_s, step_s, (logits_val, grad_val) = measure(chosen, *batches[size], repeats=1 if name == "naive" else 5)
+    reference_logits, reference_grad = references[size]
     same = np.allclose(logits_val, reference_logits, rtol=1e-4, atol=1e-4) and np.allclose(grad_val, reference_grad, rtol=1e-3, atol=1e-5)
-    print(f"{name:18s} forward + backward of 8 tokens: {seconds * 1e3:10.2f} ms; same logits and gradients: {same}")
+    print(f"{name:18s} {size[0]:>3d} x {size[1]:<3d} {forward_s * 1e3:9.2f} ms {step_s * 1e3:9.2f} ms  {same}")
     assert same, f"{name}: the backend changed the GPT's numbers"
 
 # %% [markdown]

@@ -35,10 +35,12 @@ def test_main_runs_both_measurements_and_writes_results(tmp_path: Path, capsys: 
     for comparison in results["comparisons"]:
         for candidate in comparison["candidates"].values():
             assert math.isfinite(candidate["best_seconds"]) and candidate["best_seconds"] > 0
-        assert list(comparison["candidates"]) == [gpt.NUMPY, gpt.TINYTORCH]
-        assert comparison["candidates"][gpt.TINYTORCH]["goal_max_ratio"] == gpt.FLOOR_GOAL
+        assert list(comparison["candidates"]) == [gpt.NUMPY, gpt.TINYTORCH, gpt.OPTIMIZED]
+        phase = "training" if comparison["key"] == "gpt_train_step" else "decoding"
+        for name in (gpt.TINYTORCH, gpt.OPTIMIZED):
+            assert comparison["candidates"][name]["goal_max_ratio"] == gpt.FLOOR_GOALS[phase][name]
     printed = capsys.readouterr().out
-    assert "tinytorch vs the floor" in printed
+    assert "tinytorch vs the floor" in printed and f"{gpt.OPTIMIZED} vs the floor" in printed
     assert "GPT training step, batch 2 x 8 tokens" in printed and "11 new tokens" in printed
     assert printed.count("tokens/s (best rounds)") == 2
     assert "decoded the same 12 tokens" in printed
@@ -51,6 +53,7 @@ def test_torch_candidate_is_checked_and_timed(tmp_path: Path, capsys: pytest.Cap
         assert any(name.startswith(gpt.TORCH) for name in comparison["candidates"])
     printed = capsys.readouterr().out
     assert "PyTorch vs the floor" in printed and "tinytorch tokens/s / PyTorch's" in printed
+    assert f"{gpt.OPTIMIZED} tokens/s / PyTorch's" in printed
 
 
 def test_the_checks_catch_a_difference() -> None:

@@ -314,3 +314,108 @@ def test_fused_layer_norm_keeps_float32() -> None:
         out = layer(x)
         out.sum().backward()
     assert out.dtype == np.float32 and x.grad.dtype == np.float32 and layer.weight.grad.dtype == np.float32
+
+
+ATTENTION_CASES = [  # (query shape, key length, offset)
+    ((2, 3, 5, 4), 5, 0),
+    ((1, 1, 1, 8), 1, 0),
+    ((2, 2, 3, 4), 7, 4),  # a cache: 4 keys before the first query
+    ((4, 6, 4), 6, 0),  # no head dimension
+    ((2, 5, 3), 2, 0),  # more queries than keys: the later rows see every key
+]
+
+
+@pytest.mark.parametrize("query_shape, keys, offset", ATTENTION_CASES, ids=str)
+def test_fused_causal_attention_matches_module_13(query_shape, keys, offset) -> None:
+    from tinytorch.backends import attention_fused
+    from tinytorch.nn.attention import attention_kernel
+
+    rng = np.random.default_rng(7)
+    query = rng.standard_normal(query_shape).astype(np.float32)
+    key = rng.standard_normal((*query_shape[:-2], keys, query_shape[-1])).astype(np.float32)
+    value = rng.standard_normal((*query_shape[:-2], keys, 3)).astype(np.float32)
+    saved_reference: dict = {}
+    saved_fused: dict = {}
+    reference = attention_kernel(query, key, value, scale=0.3, is_causal=True, offset=offset, saved=saved_reference)
+    fused = attention_fused(query, key, value, scale=0.3, is_causal=True, offset=offset, saved=saved_fused)
+    assert fused.dtype == np.float32 and fused.shape == reference.shape
+    np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(saved_fused["probs"], saved_reference["probs"], rtol=1e-5, atol=1e-7)
+
+
+def test_fused_attention_hands_other_cases_to_module_13() -> None:
+    from tinytorch.backends import attention_fused, causal_additive_mask
+    from tinytorch.nn.attention import attention_kernel
+
+    rng = np.random.default_rng(8)
+    query, key, value = (rng.standard_normal((2, 4, 3)) for _ in range(3))
+    bool_mask = rng.random((4, 4)) > 0.3
+    float_mask = rng.standard_normal((4, 4))
+    dropout = (rng.random((2, 4, 4)) > 0.5) * 2.0
+    for kwargs in ({}, {"attn_mask": bool_mask}, {"attn_mask": float_mask, "is_causal": True},
+                   {"is_causal": True, "dropout_mask": dropout}):
+        np.testing.assert_array_equal(attention_fused(query, key, value, scale=0.5, **kwargs),
+                                      attention_kernel(query, key, value, scale=0.5, **kwargs))
+    infinite = query.copy()
+    infinite[0, 1] = np.inf
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(attention_fused(infinite, key, value, scale=0.5, is_causal=True),
+                                      attention_kernel(infinite, key, value, scale=0.5, is_causal=True))
+    mask = causal_additive_mask(3, 3, 0, "float32")
+    assert not mask.flags.writeable and mask.dtype == np.float32
+    np.testing.assert_array_equal(np.isfinite(mask), np.tril(np.ones((3, 3), dtype=bool)))
+
+
+def test_fused_attention_passes_gradcheck_through_the_backend() -> None:
+    from tinytorch.autograd import gradcheck
+    from tinytorch.nn.attention import attention
+
+    rng = np.random.default_rng(9)
+    inputs = [Tensor(rng.standard_normal((2, 2, 4, 3)), dtype=np.float64, requires_grad=True) for _ in range(3)]
+    before = KERNELS["attention"]
+    with OptimizedBackend():
+        assert KERNELS["attention"] is not before
+        assert gradcheck(lambda q, k, v: attention(q, k, v, is_causal=True), inputs)
+    assert KERNELS["attention"] is before
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_fused_log_softmax_passes_gradcheck_and_matches_module_03(dim: int) -> None:
+    from tinytorch.autograd import GRADIENTS, gradcheck
+    from tinytorch.nn.activations import log_softmax
+
+    rng = np.random.default_rng(10)
+    x = Tensor(rng.standard_normal((3, 4, 5)) * 4, dtype=np.float64, requires_grad=True)
+    weights = Tensor(rng.standard_normal((3, 4, 5)))
+    reference = log_softmax(x, dim)
+    (reference * weights).sum().backward()
+    reference_grad = x.grad.data.copy()
+    x.grad = None
+    before = (KERNELS["log_softmax"], GRADIENTS["log_softmax"])
+    with OptimizedBackend():
+        assert gradcheck(lambda t: log_softmax(t, dim), [x])
+        out = log_softmax(x, dim)
+        (out * weights).sum().backward()
+    assert (KERNELS["log_softmax"], GRADIENTS["log_softmax"]) == before
+    np.testing.assert_allclose(out.data, reference.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad.data, reference_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_log_softmax_is_finite_at_large_logits_and_keeps_float32() -> None:
+    from tinytorch.backends import log_softmax_fused
+
+    x = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0]], dtype=np.float32)
+    out = log_softmax_fused(x, 1)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out, [[0.0, -2000.0, -1000.0], [-math.log(3)] * 3], rtol=1e-6)
+
+
+def test_optimized_linear_runs_module_04s_kernel_for_blas() -> None:
+    layer = Linear(5, 3)
+    x = Tensor(np.random.default_rng(11).standard_normal((2, 4, 5)).astype(np.float32), requires_grad=True)
+    reference = layer(x).data
+    for choices in (((math.inf, "blas"),), ((math.inf, "blocked"),)):
+        with OptimizedBackend(choices=choices):
+            out = layer(x)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.data, reference, rtol=1e-5, atol=1e-6)
