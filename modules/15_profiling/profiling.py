@@ -54,6 +54,7 @@ import os
 import threading
 import time
 import tracemalloc
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,7 @@ from tinytorch.nn.conv import Conv2d
 from tinytorch.nn.embedding import Embedding, PositionalEmbedding, SinusoidalPositionalEncoding
 from tinytorch.nn.layers import GELU, Linear, Module, ReLU, Sigmoid, Tanh
 from tinytorch.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from tinytorch.autograd import GRADIENTS, Node, register_gradient
 from tinytorch.tensor import Tensor, add_observer, bytes_for, remove_observer
 
 
@@ -1041,15 +1043,16 @@ observe("classify_layer of drawn paths", [classify_layer(path) for path in paths
 # %%
 #| export
 class Span(NamedTuple):
-    """One timed interval: a region (``profile(name)``), a module call or a dispatched op."""
+    """One timed interval: a region (``profile(name)``), a module call, a dispatched op or a backward formula."""
 
-    kind: str  # "region", "module" or "op"
+    kind: str  # "region", "module", "op" or "backward" (an op's gradient formula run by backward())
     name: str  # the region's name, the module's dotted name (its class for the root), or the op
     start_ns: int
     end_ns: int
     parent: int  # index of the enclosing span in the same list; -1 at the top
     module: Any = None  # the Module of a "module" span
     flops: int = 0  # an op's FLOPs, when the profiler counts them
+    origin: int = -1  # a "backward" span's forward "op" span (-1 if the forward ran unprofiled)
 
 
 # %% [markdown]
@@ -1274,9 +1277,12 @@ observe("trace_events: pid and tid", [int(v) for event in events for v in (event
 # profiler.export_chrome_trace("trace.json")       # for Perfetto / chrome://tracing
 # ```
 #
-# When the outermost `profile(...)` opens, the profiler adds itself as a dispatch observer
-# and registers a pre-hook and a forward hook on every module of the model; when it closes,
-# it removes all of them, also after an error, so later code runs exactly as before. (To
+# When the outermost `profile(...)` opens, the profiler adds itself as a dispatch observer,
+# registers a pre-hook and a forward hook on every module of the model, and wraps every
+# backward formula through Module 02's seam `register_gradient` (keeping what it replaced),
+# so the backward pass is timed formula by formula as spans of kind `"backward"`, each billed
+# to the layer of the forward op that recorded it. When the region closes, it removes all of
+# them, also after an error, so later code runs exactly as before. (To
 # profile a loop, `with profiler:` around it attaches them once for all its regions; only
 # what runs inside a region is recorded.) It records as little as possible while it runs
 # (a clock reading and a list append per event) and does the arithmetic (self times, layer
@@ -1381,6 +1387,12 @@ class PerformanceProfiler:
         self._open: list[int] = []  # indices of the open spans, innermost last
         self._regions: list[str] = []  # names of the open regions
         self._handles: list[Any] = []
+        self._formulas: dict[str, Any] = {}  # op -> the backward formula its timed wrapper replaced
+        self._wrappers: dict[str, Any] = {}  # op -> that wrapper
+        # id(node.out) -> (weak reference to that array, index of the forward op span that recorded
+        # the node); the weak reference tells a live entry from a reused id and drops the entry
+        # when the array dies, so the profiler never keeps a graph alive.
+        self._origins: dict[int, tuple[weakref.ref, int]] = {}
         self._attached = False
         self._entered = False
 
@@ -1396,7 +1408,7 @@ class PerformanceProfiler:
             self._attach()
         self._regions.append(name)
         index = len(self._spans)
-        self._spans.append(["region", name, 0, None, self._open[-1] if self._open else -1, None, 0])
+        self._spans.append(["region", name, 0, None, self._open[-1] if self._open else -1, None, 0, -1])
         self._open.append(index)
         self._spans[index][2] = self._clock()  # read last: the bookkeeping above is not in the region
         try:
@@ -1427,6 +1439,9 @@ class PerformanceProfiler:
                 for name, module in self.model.named_modules():
                     self._handles.append(module.register_forward_pre_hook(self._module_starts(module_label(name, module))))
                     self._handles.append(module.register_forward_hook(self._module_ends))
+            for op, formula in list(GRADIENTS.items()):
+                self._wrappers[op] = wrapper = self._timed_formula(op, formula)
+                self._formulas[op] = register_gradient(op, wrapper)
             add_observer(self)
         except BaseException:
             self._remove_hooks()
@@ -1444,6 +1459,31 @@ class PerformanceProfiler:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for op, formula in self._formulas.items():
+            if GRADIENTS.get(op) is self._wrappers[op]:  # a formula installed since then stays
+                register_gradient(op, formula)
+        self._formulas.clear()
+        self._wrappers.clear()
+
+    def _timed_formula(self, op: str, formula: Any) -> Any:
+        """``formula`` recording a "backward" span while a region is open (and only then)."""
+        spans, open_spans, clock, origins = self._spans, self._open, self._clock, self._origins
+
+        def timed(grad: np.ndarray, node: Node) -> Any:
+            if not open_spans:
+                return formula(grad, node)
+            entry = origins.get(id(node.out))
+            origin = entry[1] if entry is not None and entry[0]() is node.out else -1
+            index = len(spans)
+            spans.append(["backward", op, 0, None, open_spans[-1], None, 0, origin])
+            open_spans.append(index)
+            spans[index][2] = clock()
+            try:
+                return formula(grad, node)
+            finally:
+                self._close_through(index)
+
+        return timed
 
     def _close_through(self, index: int) -> None:
         """Close every open span down to and including ``index`` (spans left open by an error end now)."""
@@ -1463,7 +1503,7 @@ class PerformanceProfiler:
                 return
             parent = open_spans[-1]
             open_spans.append(len(spans))
-            spans.append(["module", label, clock(), None, parent, module, 0])
+            spans.append(["module", label, clock(), None, parent, module, 0, -1])
 
         return hook
 
@@ -1489,16 +1529,21 @@ class PerformanceProfiler:
             self._close_through(parent)
             parent = open_spans[-1]
         open_spans.append(len(spans))
-        spans.append(["op", op, self._clock(), None, parent, None, 0])
+        spans.append(["op", op, self._clock(), None, parent, None, 0, -1])
 
     def after(self, op: str, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
         end = self._clock()
         if not self._open:
             return
-        span = self._spans[self._open.pop()]
+        index = self._open.pop()
+        span = self._spans[index]
         span[3] = end
         if self.with_flops:
             span[6] = op_flops(op, [t.shape for t in inputs], out.shape)
+        node = out.grad_fn
+        if node is not None:  # recorded for backward(): its formula's span is billed to this op's layer
+            key, origins = id(node.out), self._origins
+            origins[key] = (weakref.ref(node.out, lambda _, key=key: origins.pop(key, None)), index)
 
     # ---- results ---------------------------------------------------------------------------
     @property
@@ -1522,7 +1567,11 @@ class PerformanceProfiler:
         return spans
 
     def attribution(self, spans: Sequence[Span]) -> dict[str, list[str]]:
-        """For every span: its layer type, innermost module and innermost region, by grouping name."""
+        """For every span: its layer type, innermost module and innermost region, by grouping name.
+
+        A "backward" span takes the layer type and module of its forward op (``origin``), its
+        region from where it ran; in the "op" grouping it is ``"<op> (backward)"``.
+        """
         layer_types: list[str] = []
         modules: list[str] = []
         regions: list[str] = []
@@ -1530,7 +1579,8 @@ class PerformanceProfiler:
         known: dict[tuple[int, ...], str] = {}
         for span in spans:
             parent = span.parent
-            path = paths[parent] if parent >= 0 else ()
+            from_forward = span.kind == "backward" and span.origin >= 0
+            path = paths[span.origin] if from_forward else paths[parent] if parent >= 0 else ()
             if span.kind == "module":
                 path = (*path, span.module)
             paths.append(path)
@@ -1538,15 +1588,20 @@ class PerformanceProfiler:
             if key not in known:
                 known[key] = classify_layer(path)
             layer_types.append(known[key])
-            modules.append(span.name if span.kind == "module" else (modules[parent] if parent >= 0 else NO_MODULE))
+            if span.kind == "module":
+                modules.append(span.name)
+            else:
+                modules.append(modules[span.origin] if from_forward else modules[parent] if parent >= 0 else NO_MODULE)
             regions.append(span.name if span.kind == "region" else (regions[parent] if parent >= 0 else span.name))
-        ops = [span.name if span.kind == "op" else OUTSIDE_OPS for span in spans]
+        ops = [span.name if span.kind == "op" else f"{span.name} (backward)" if span.kind == "backward" else OUTSIDE_OPS
+               for span in spans]
         return {"layer_type": layer_types, "op": ops, "module": modules, "region": regions}
 
     def report(self, group_by: str = "layer_type") -> ProfileReport:
         """Self time by ``group_by`` (``"layer_type"``, ``"op"``, ``"module"`` or ``"region"``); shares sum to 1.
 
-        Calls count the ops of a layer type or op, the calls of a module, the runs of a region.
+        Calls count the ops (and backward formulas) of a layer type or op, the calls of a module,
+        the runs of a region.
         RuntimeError before anything was profiled.
         """
         if group_by not in GROUPS:
@@ -1558,7 +1613,7 @@ class PerformanceProfiler:
         calls: dict[str, int] = defaultdict(int)
         for span, key, own in zip(spans, keys, self_times(spans)):
             seconds[key] = seconds.get(key, 0.0) + own / 1e9
-            calls[key] += span.kind == counted_kind
+            calls[key] += span.kind == counted_kind or (counted_kind == "op" and span.kind == "backward")
         regions = sorted({span.name for span in spans if span.parent < 0})
         title = f"profile of {', '.join(regions)}"
         return ProfileReport(title, group_by, tuple(ReportRow(key, value, share, calls[key]) for key, value, share in shares(seconds)))
@@ -2197,7 +2252,9 @@ print(f"GPT forward {batch.shape}: without the profiler median {plain.median / 1
 # Forward, loss, backward and the AdamW step, each in a region of its own inside
 # `training_step` (three steps after one warm-up), reported by region, then the forward
 # region by layer type. The backward pass runs the gradient formulas of Module 02's engine,
-# which do not go through dispatch: the profiler sees it as one block of time, the region.
+# which do not go through dispatch; the profiler times each of them through the gradient seam
+# and bills it to the layer whose forward op recorded it, so the layer-type table covers the
+# forward and the backward pass, and the op table lists each formula as `op (backward)`.
 
 # %%
 import contextlib
@@ -2232,8 +2289,9 @@ print(step_layers)
 # FLOPs of the forward (for every product, the gradient of its input and of its weight), so
 # where its time is not about twice the forward's, the products are not all that matters;
 # the optimizer touches every parameter a few times, with no matrix product at all. In the
-# layer-type table the whole backward pass and the optimizer fall under "other", because no
-# module encloses them; the forward part splits as in the forward profile above.
+# layer-type table the optimizer, the loss and the engine's own bookkeeping between formulas
+# fall under "other", because no layer encloses them; each gradient formula counts for the
+# layer of its forward op.
 #
 # ### A generation step
 #

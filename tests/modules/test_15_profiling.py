@@ -590,3 +590,86 @@ def test_interaction_analyzer_on_a_fake_clock() -> None:
     assert result.speedups == {"baseline": 1.0, "float32": 2.0, "batch": 4.0, "both": 8.0}
     assert result.verdict == "multiply" and math.isclose(result.factor, 1.0)
     assert math.isclose(result.seconds["both"], 0.000125)
+
+
+# ------------------------------------------------------------------------------- backward formulas
+
+
+def test_backward_formulas_are_spans_billed_to_their_forward_layers() -> None:
+    from tinytorch.autograd import GRADIENTS
+    from tinytorch.nn.functional import cross_entropy
+
+    model = small_gpt().train()
+    tokens, targets = ids(2, 9), ids(2, 9, seed=1)
+    formulas_before = dict(GRADIENTS)
+    profiler = PerformanceProfiler(model, clock=TickingClock())
+    with profiler.profile("step"):
+        with profiler.profile("forward"):
+            logits = model(tokens)
+            loss = cross_entropy(logits.reshape(-1, SMALL.vocab_size), Tensor(targets.reshape(-1), dtype=np.int64))
+        with profiler.profile("backward"):
+            loss.backward()
+    assert dict(GRADIENTS) == formulas_before and no_hooks_left(model) and no_observers_left()
+    spans = profiler.spans
+    keys = profiler.attribution(spans)
+    backward = [(i, s) for i, s in enumerate(spans) if s.kind == "backward"]
+    # one formula run per recorded forward node that gradients reach: the engine's own count
+    assert sorted(s.name for _, s in backward).count("linear") == 4 * SMALL.n_layer + 1
+    assert all(t >= 0 for t in self_times(spans))
+    for index, span in backward:
+        origin = spans[span.origin]
+        assert origin.kind == "op" and origin.name == span.name and span.origin < index
+        assert keys["region"][index] == "backward"
+        assert keys["layer_type"][index] == keys["layer_type"][span.origin]
+        assert keys["module"][index] == keys["module"][span.origin]
+        assert keys["op"][index] == f"{span.name} (backward)"
+    by_module = {keys["module"][i] for i, s in backward if s.name == "linear"}
+    assert {"blocks.0.attn.in_proj", "blocks.1.mlp.fc", "lm_head"} <= by_module
+    report = profiler.report("op")
+    assert report.share("linear (backward)") > 0 and math.isclose(sum(r.share for r in report.rows), 1.0, rel_tol=1e-12)
+    layer_report = profiler.report("layer_type")
+    backward_attention = sum(1 for i, s in backward if keys["layer_type"][i] == "attention")
+    assert backward_attention >= SMALL.n_layer  # each block's attention formula and projections
+    assert layer_report.share("attention") > 0
+
+
+def test_backward_outside_a_region_and_unprofiled_forwards() -> None:
+    from tinytorch.autograd import GRADIENTS
+
+    layer = Linear(3, 2)
+    x = Tensor(np.ones((4, 3), dtype=np.float32), requires_grad=True)
+    out = layer(x).sum()  # recorded before the profiler is attached: no origin
+    profiler = PerformanceProfiler(layer, clock=TickingClock())
+    with profiler:
+        with profiler.profile("backward only"):
+            out.backward()
+        layer(x).sum().backward()  # entered, but outside every region: nothing recorded
+    spans = profiler.spans
+    assert [s.kind for s in spans] == ["region", "backward", "backward"]
+    assert all(s.origin == -1 for s in spans[1:])
+    keys = profiler.attribution(spans)
+    assert keys["layer_type"][1] == "other" and keys["module"][1] == "(no module)"
+    assert GRADIENTS["linear"].__name__ != "timed"
+
+
+def test_profiler_restores_formulas_after_an_error_and_keeps_a_backend_s_formula() -> None:
+    from tinytorch.autograd import GRADIENTS
+    from tinytorch.nn.activations import gelu
+
+    before = dict(GRADIENTS)
+    profiler = PerformanceProfiler()
+    with pytest.raises(KeyError), profiler.profile("boom"):
+        assert GRADIENTS["gelu"] is not before["gelu"]
+        raise KeyError("inside")
+    assert dict(GRADIENTS) == before
+    # a formula installed while the profiler is attached, and not removed, is left in place
+    def replacement(grad, node):
+        return before["gelu"](grad, node)
+
+    with profiler.profile("swap"):
+        previous = tinytorch.autograd.register_gradient("gelu", replacement)
+        x = Tensor(np.linspace(-2, 2, 5), requires_grad=True)
+        gelu(x).sum().backward()
+    assert GRADIENTS["gelu"] is replacement
+    tinytorch.autograd.register_gradient("gelu", before["gelu"])
+    assert previous is not before["gelu"]  # it replaced the profiler's timed wrapper
