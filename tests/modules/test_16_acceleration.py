@@ -163,12 +163,21 @@ def test_batched_matmul_follows_numpy(shape_a, shape_b, kernel2d) -> None:
     np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-4, atol=1e-5)
 
 
+def pooling_everything() -> OptimizedBackend:
+    """An OptimizedBackend whose pool takes every array, however small: the tests' models are tiny."""
+    backend = OptimizedBackend()
+    backend.pool.min_bytes = 0
+    return backend
+
+
 def backends() -> dict[str, Backend]:
     return {
         "blas": Backend.from_matmul(matmul_blas),
         "blocked": Backend.from_matmul(lambda a, b: matmul_blocked(a, b, 16)),
         "naive": Backend.from_matmul(matmul_naive),
         "optimized": OptimizedBackend(),
+        "optimized-without-pool": OptimizedBackend(pool=False),
+        "optimized-pooling-everything": pooling_everything(),
         "optimized-mixed": OptimizedBackend(choices=[(5_000, "naive"), (50_000, "blocked"), (math.inf, "blas")]),
     }
 
@@ -263,7 +272,7 @@ def test_gelu_backward_from_output_matches_module_03() -> None:
     np.testing.assert_allclose(fused, gelu_backward(grad, node)[0], rtol=1e-4, atol=1e-5)
     before = GRADIENTS["gelu"]
     with pytest.raises(KeyError), OptimizedBackend():
-        assert GRADIENTS["gelu"] is gelu_backward_from_output
+        assert GRADIENTS["gelu"].func is gelu_backward_from_output  # with the backend's allocator
         raise KeyError("inside")
     assert GRADIENTS["gelu"] is before
 
@@ -419,3 +428,125 @@ def test_optimized_linear_runs_module_04s_kernel_for_blas() -> None:
             out = layer(x)
         assert out.dtype == np.float32
         np.testing.assert_allclose(out.data, reference, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------- the buffer pool
+
+
+def test_buffer_pool_reuses_a_buffer_only_once_nothing_uses_it() -> None:
+    from tinytorch.backends import BufferPool
+
+    pool = BufferPool(min_bytes=64)
+    first = pool.empty((4, 8), np.float32)
+    assert first.shape == (4, 8) and first.dtype == np.float32 and first.flags.c_contiguous
+    first[...] = 1.0
+    view = first[1:, ::2].T  # a view keeps the buffer in use after `first` is gone
+    del first
+    second = pool.empty((8, 4), np.float32)
+    assert not np.shares_memory(second, view) and np.all(view == 1.0)
+    assert (pool.hits, pool.misses) == (0, 2)
+    del view
+    third = pool.empty((2, 16), np.float32)  # same size in bytes: the first buffer is free now
+    assert pool.hits == 1 and not np.shares_memory(third, second)
+    fourth = pool.empty((4, 4), np.float64)  # 128 bytes, like the others: also reused once free
+    assert pool.misses == 3 and fourth.dtype == np.float64
+    assert pool.nbytes == 3 * 128
+    small = pool.empty((3,), np.float32)  # below min_bytes: np.empty, not pooled
+    assert small.shape == (3,) and pool.nbytes == 3 * 128
+    pool.clear()
+    assert pool.nbytes == 0 and third.shape == (2, 16)  # arrays in use live on
+
+
+def test_pooled_results_kept_by_the_caller_are_never_overwritten() -> None:
+    backend = pooling_everything()
+    layer = Linear(6, 5)
+    x = Tensor(np.random.default_rng(12).standard_normal((3, 6)).astype(np.float32))
+    with backend:
+        kept = layer(x)
+        expected = kept.data.copy()
+        for _ in range(5):
+            layer(x * 2.0)
+    np.testing.assert_array_equal(kept.data, expected)
+    assert backend.pool.hits > 0
+
+
+LINEAR_CASES = [((5,), True), ((3, 5), True), ((2, 3, 5), False), ((0, 5), True)]
+
+
+@pytest.mark.parametrize("shape, with_bias", LINEAR_CASES, ids=str)
+def test_pooled_linear_matches_module_04(shape, with_bias) -> None:
+    from tinytorch.autograd import Node
+    from tinytorch.backends import BufferPool, linear_backward_pooled, linear_pooled
+    from tinytorch.nn.layers import linear_backward, linear_kernel
+
+    rng = np.random.default_rng(13)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((4, 5)), rng.standard_normal(4)
+    empty = BufferPool(min_bytes=0).empty
+    args = (x, w, b) if with_bias else (x, w)
+    out = linear_pooled(*args, empty=empty)
+    np.testing.assert_allclose(out, linear_kernel(*args), rtol=1e-12, atol=1e-12)
+    grad = rng.standard_normal(out.shape)
+    node = Node("linear", tuple(Tensor(a, requires_grad=True) for a in args), {}, out)
+    for mine, theirs in zip(linear_backward_pooled(grad, node, empty=empty), linear_backward(grad, node), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_pooled_add_gelu_and_split_heads_match_their_modules() -> None:
+    from tinytorch.autograd import Node
+    from tinytorch.backends import BufferPool, add_pooled, gelu_pooled, split_heads_backward_pooled
+    from tinytorch.nn.activations import gelu_kernel
+    from tinytorch.nn.attention import split_heads_backward
+
+    empty = BufferPool(min_bytes=0).empty
+    rng = np.random.default_rng(14)
+    a, b = rng.standard_normal((3, 1, 4)).astype(np.float32), rng.standard_normal((5, 1)).astype(np.float32)
+    np.testing.assert_array_equal(add_pooled(a, b, empty=empty), np.add(a, b))
+    assert add_pooled(a, b.astype(np.float64), empty=empty).dtype == np.float64
+    for approximate in ("tanh", "none"):
+        x = rng.standard_normal((2, 7)).astype(np.float32) * 3
+        np.testing.assert_allclose(gelu_pooled(x, approximate, empty=empty), gelu_kernel(x, approximate), rtol=1e-6, atol=1e-7)
+    qkv = Tensor(rng.standard_normal((2, 3, 12)), requires_grad=True)
+    for part in range(3):
+        grad = rng.standard_normal((2, 2, 3, 2))
+        node = Node("split_heads", (qkv,), {"num_heads": 2, "part": part}, np.empty(0))
+        first = split_heads_backward_pooled(grad, node, empty=empty)[0]
+        np.testing.assert_array_equal(first, split_heads_backward(grad, node)[0])
+        del first
+        again = split_heads_backward_pooled(grad, node, empty=empty)[0]  # a reused buffer is zeroed first
+        np.testing.assert_array_equal(again, split_heads_backward(grad, node)[0])
+
+
+@pytest.mark.parametrize("needs", [(True, True, True), (True, False, True), (False, False, True), (False, True, False)], ids=str)
+def test_pooled_attention_backward_matches_module_13(needs) -> None:
+    from tinytorch.autograd import Node
+    from tinytorch.backends import BufferPool, attention_backward_pooled, attention_fused
+    from tinytorch.nn.attention import attention_backward
+
+    rng = np.random.default_rng(15)
+    arrays = [rng.standard_normal((2, 2, 4, 3)), rng.standard_normal((2, 2, 6, 3)), rng.standard_normal((2, 2, 6, 5))]
+    saved: dict = {}
+    attrs = {"scale": 0.4, "attn_mask": None, "is_causal": True, "offset": 2, "dropout_mask": None, "saved": saved}
+    out = attention_fused(*arrays, **attrs)
+    node = Node("attention", tuple(Tensor(a, requires_grad=r) for a, r in zip(arrays, needs)), attrs, out)
+    grad = rng.standard_normal(out.shape)
+    mine = attention_backward_pooled(grad, node, empty=BufferPool(min_bytes=0).empty)
+    for got, want in zip(mine, attention_backward(grad, node), strict=True):
+        assert (got is None) == (want is None)
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_optimized_backend_pool_outlives_disable_and_clears() -> None:
+    backend = OptimizedBackend()
+    assert backend.pool is not None and OptimizedBackend(pool=False).pool is None
+    backend.pool.min_bytes = 0
+    layer = Linear(8, 8)
+    with backend:
+        layer(Tensor(np.ones((4, 8), dtype=np.float32)))
+    held = backend.pool.nbytes
+    assert held > 0
+    with backend:
+        layer(Tensor(np.ones((4, 8), dtype=np.float32)))
+    assert backend.pool.nbytes == held and backend.pool.hits > 0
+    backend.pool.clear()
+    assert backend.pool.nbytes == 0
