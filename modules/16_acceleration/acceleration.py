@@ -24,7 +24,10 @@
 # - `install_kernels`: swap a set of kernels through `register_kernel`, returning what it replaced;
 # - `pick_kernel`: the rule that chooses a kernel by the size of the work.
 #
-# The `Backend` and `OptimizedBackend` classes around your functions are given.
+# The `Backend` and `OptimizedBackend` classes around your functions are given, and so are
+# the kernels `OptimizedBackend` installs for the GPT: fused GELU, attention, log-softmax
+# and LayerNorm kernels, each measured against the module it replaces, and a caching
+# allocator (`BufferPool`) that all of them take their arrays from.
 #
 # **Why a systems engineer cares.** The same arithmetic can run a thousand times faster or
 # slower depending on how it walks memory and how much of it runs in compiled code. Knowing
@@ -1196,8 +1199,13 @@ for name, chosen, size in runs:
 #   contiguous memory uses every byte of a cache line.
 # - A backend swaps kernels through `register_kernel`, keeps what it replaced and restores it
 #   on exit, even after an error; the model code never changes, and neither do its numbers.
+# - Past the matrix products, a training step's cost is memory: fused kernels make fewer
+#   arrays, and a caching allocator stops paying the operating system a page fault for every
+#   page of every new activation-sized array.
 #
 # **Reflection.** Why does the naive kernel's rate stay nearly constant as the size grows,
 # while BLAS's rate rises? At what tile size would a compiled blocked kernel stop gaining,
 # and what sets that size? Which ops of the GPT would a fused kernel help, and how would you
-# check with Module 15 before writing it?
+# check with Module 15 before writing it? The buffer pool holds the step's peak working set
+# for as long as the backend lives: when would you call `clear()`, and what would a pool that
+# served buffers of *at least* the asked size (not exactly it) gain and risk?
