@@ -20,7 +20,9 @@ __all__ = ['Kernel', 'Allocator', 'MATMUL_KERNELS', 'matmul_naive', 'matmul_bloc
            'pick_kernel', 'batched', 'linear_from', 'Backend', 'gelu_backward_from_output', 'causal_additive_mask',
            'attention_fused', 'log_softmax_fused', 'log_softmax_fused_backward', 'row_mean_column', 'layer_norm_fused',
            'layer_norm_fused_backward', 'BufferPool', 'linear_pooled', 'linear_backward_pooled', 'add_pooled',
-           'gelu_pooled', 'attention_backward_pooled', 'split_heads_backward_pooled', 'OptimizedBackend']
+           'gelu_pooled', 'attention_backward_pooled', 'split_heads_backward_pooled', 'channels_last_pays',
+           'channels_last_windows', 'channels_last_columns', 'channels_last_filters', 'conv2d_fast',
+           'input_grad_stride1', 'input_grad_col2im', 'conv2d_fast_backward', 'OptimizedBackend']
 
 # %% ../modules/16_acceleration/acceleration.py #impl-matmul-naive
 def matmul_naive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -474,7 +476,149 @@ def split_heads_backward_pooled(grad: np.ndarray, node: Node, *, empty: Allocato
     grad_qkv[:, :, part * embed_dim : (part + 1) * embed_dim] = grad.transpose(0, 2, 1, 3).reshape(batch, length, embed_dim)
     return (grad_qkv,)
 
-# %% ../modules/16_acceleration/acceleration.py #5c4ef273
+# %% ../modules/16_acceleration/acceleration.py #3ba61dd6
+# OptimizedBackend replaces ops of Modules 09 and 10: importing them registers those ops, which Backend checks
+import tinytorch.nn.normalization  # noqa: F401  (layer_norm)
+from .nn.conv import conv2d_backward, conv2d_kernel, conv_output_size
+
+
+def channels_last_pays(channels: int, kernel_width: int, out_width: int) -> bool:
+    """Whether channels-last im2col copies longer contiguous runs than Module 09's im2col.
+
+    Module 09's columns are copied in runs of ``out_width`` numbers, channels-last columns in
+    runs of ``kernel_width * channels``; a copy of fewer, longer runs is faster.
+    """
+    return kernel_width * channels > out_width
+
+
+def channels_last_windows(padded: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int],
+                          out_size: tuple[int, int]) -> np.ndarray:
+    """Every window of ``padded`` (N, Hp, Wp, C) as a read-only view (N, OH, OW, kh, kw, C); no copy.
+
+    ``out_size`` (OH, OW) must be ``conv_output_size`` of the padded sizes, so that every
+    window lies inside ``padded`` (as_strided does not check).
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel_size, stride, out_size
+    s_n, s_h, s_w, s_c = padded.strides
+    # the view sliding_window_view would build, without its Python overhead on every call
+    return np.lib.stride_tricks.as_strided(padded, (padded.shape[0], oh, ow, kh, kw, padded.shape[3]),
+                                           (s_n, sh * s_h, sw * s_w, s_h, s_w, s_c), writeable=False)
+
+
+def channels_last_columns(input: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int],
+                          padding: tuple[int, int]) -> np.ndarray:
+    """im2col with channels last: (N*OH*OW, kh*kw*C), ``input``'s dtype, from ``input`` (N, C, H, W).
+
+    Row ``(n*OH + i)*OW + j`` is the window at output position (i, j) of image n, zero-padded,
+    in the order (kernel row, kernel column, channel).
+    """
+    n, c, h, w = input.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=input.dtype)
+    padded[:, ph:ph + h, pw:pw + w, :] = input.transpose(0, 2, 3, 1)  # pad and go channels last in one copy
+    return channels_last_windows(padded, (kh, kw), (sh, sw), (oh, ow)).reshape(n * oh * ow, kh * kw * c)
+
+
+def channels_last_filters(weight: np.ndarray) -> np.ndarray:
+    """``weight`` (O, C, kh, kw) as the (kh*kw*C, O) matrix that multiplies channels-last columns."""
+    out_channels, channels, kh, kw = weight.shape
+    return weight.transpose(2, 3, 1, 0).reshape(kh * kw * channels, out_channels)
+
+
+def conv2d_fast(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Module 09's ``conv2d`` kernel (same arguments, values and dtype), channels last where that pays.
+
+    ``input`` (N, C, H, W), ``weight`` (O, C, kh, kw), ``bias`` (O,) or None: (N, O, OH, OW),
+    a transposed view of the (N, OH, OW, O) product. Module 09's kernel runs where
+    ``channels_last_pays`` is False.
+    """
+    n, channels, _, width = input.shape
+    out_channels, _, kh, kw = weight.shape
+    out_width = conv_output_size(width, kw, stride[1], padding[1])
+    if not channels_last_pays(channels, kw, out_width):
+        return conv2d_kernel(input, weight, bias, stride, padding)
+    out = channels_last_columns(input, (kh, kw), stride, padding) @ channels_last_filters(weight)
+    if bias is not None:
+        if np.result_type(out, bias) == out.dtype:
+            out += bias  # in place: no second (N*OH*OW, O) array
+        else:
+            out = out + bias  # a wider bias widens the result, as in Module 09
+    out_height = conv_output_size(input.shape[2], kh, stride[0], padding[0])
+    return out.reshape(n, out_height, out_width, out_channels).transpose(0, 3, 1, 2)
+
+
+def input_grad_stride1(grad_rows: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...],
+                       padding: tuple[int, int]) -> np.ndarray:
+    """The input's gradient (N, C, H, W) of a stride-1 convolution, from ``grad_rows`` (N, OH, OW, O).
+
+    A stride-1 convolution of the output gradient, zero-padded by ``k - 1 - p`` on each side
+    (cropped where ``p > k - 1``), with ``weight`` flipped and its channels swapped: one
+    channels-last im2col and one product instead of col2im's strided additions.
+    """
+    n, channels, h, w = input_shape
+    out_channels, _, kh, kw = weight.shape
+    oh, ow = grad_rows.shape[1:3]
+    top, left = kh - 1 - padding[0], kw - 1 - padding[1]
+    padded = np.zeros((n, h + kh - 1, w + kw - 1, out_channels), dtype=grad_rows.dtype)
+    kept_rows = slice(max(0, -top), min(oh, h + kh - 1 - top))  # output rows and columns that land inside
+    kept_cols = slice(max(0, -left), min(ow, w + kw - 1 - left))
+    padded[:, top + kept_rows.start:top + kept_rows.stop, left + kept_cols.start:left + kept_cols.stop, :] = \
+        grad_rows[:, kept_rows, kept_cols, :]
+    windows = channels_last_windows(padded, (kh, kw), (1, 1), (h, w)).reshape(n * h * w, kh * kw * out_channels)
+    flipped = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * out_channels, channels)
+    return (windows @ flipped).reshape(n, h, w, channels).transpose(0, 3, 1, 2)
+
+
+def input_grad_col2im(grad_rows: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...],
+                      stride: tuple[int, int], padding: tuple[int, int]) -> np.ndarray:
+    """The input's gradient (N, C, H, W) for any stride: Module 09's col2im, channels last.
+
+    The columns' gradient ``G @ filters.T`` (N*OH*OW, kh*kw*C) is added onto each window of a
+    zero, padded, channels-last buffer, one strided add per kernel offset; the padding is cut off.
+    """
+    n, channels, h, w = input_shape
+    out_channels, _, kh, kw = weight.shape
+    oh, ow = grad_rows.shape[1:3]
+    (sh, sw), (ph, pw) = stride, padding
+    patches = grad_rows.reshape(-1, out_channels) @ channels_last_filters(weight).T
+    patches = patches.reshape(n, oh, ow, kh, kw, channels)
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, channels), dtype=patches.dtype)
+    for a in range(kh):
+        for d in range(kw):
+            padded[:, a:a + sh * oh:sh, d:d + sw * ow:sw, :] += patches[:, :, :, a, d, :]
+    return padded[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2)
+
+
+def conv2d_fast_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | None, ...]:
+    """Module 09's ``conv2d`` backward (same gradients, None where none is needed), channels last.
+
+    ``G`` is ``grad`` (N, O, OH, OW) with channels last, (N*OH*OW, O): the weight's gradient
+    is ``G.T @ columns`` laid out as (O, C, kh, kw), the bias's the sum of G's rows, the
+    input's ``input_grad_stride1`` (stride 1) or ``input_grad_col2im``. Module 09's backward
+    runs where ``channels_last_pays`` is False (as the forward did).
+    """
+    input, weight = node.inputs[0], node.inputs[1]
+    stride, padding = node.attrs["stride"], node.attrs["padding"]
+    out_channels, channels, kh, kw = weight.shape
+    if not channels_last_pays(channels, kw, grad.shape[3]):
+        return conv2d_backward(grad, node)
+    grad_rows = grad.transpose(0, 2, 3, 1)  # (N, OH, OW, O): no copy if grad came from conv2d_fast's layout
+    g = grad_rows.reshape(-1, out_channels)
+    grad_input = None
+    if input.requires_grad:
+        grad_input = input_grad_stride1(grad_rows, weight.data, input.shape, padding) if stride == (1, 1) else \
+            input_grad_col2im(grad_rows, weight.data, input.shape, stride, padding)
+    grad_weight = None
+    if weight.requires_grad:
+        columns = channels_last_columns(input.data, (kh, kw), stride, padding)
+        grad_weight = np.ascontiguousarray((g.T @ columns).reshape(out_channels, kh, kw, channels).transpose(0, 3, 1, 2))
+    if len(node.inputs) == 2:
+        return grad_input, grad_weight
+    return grad_input, grad_weight, g.sum(axis=0) if node.inputs[2].requires_grad else None
+
+# %% ../modules/16_acceleration/acceleration.py #454b7d23
 MATMUL_KERNELS: dict[str, Kernel] = {"naive": matmul_naive, "blocked": matmul_blocked, "blas": matmul_blas}
 
 
@@ -496,11 +640,12 @@ class OptimizedBackend(Backend):
         super().__init__(
             {"matmul": self._matmul, "linear": self._linear, "add": with_pool(add_pooled),
              "gelu": with_pool(gelu_pooled), "layer_norm": with_pool(layer_norm_fused),
-             "attention": with_pool(attention_fused), "log_softmax": with_pool(log_softmax_fused)},
+             "attention": with_pool(attention_fused), "log_softmax": with_pool(log_softmax_fused),
+             "conv2d": conv2d_fast},
             gradients={"linear": with_pool(linear_backward_pooled), "gelu": with_pool(gelu_backward_from_output),
                        "layer_norm": with_pool(layer_norm_fused_backward), "attention": with_pool(attention_backward_pooled),
                        "split_heads": with_pool(split_heads_backward_pooled),
-                       "log_softmax": with_pool(log_softmax_fused_backward)},
+                       "log_softmax": with_pool(log_softmax_fused_backward), "conv2d": conv2d_fast_backward},
         )
 
     def kernel_name(self, m: int, k: int, n: int) -> str:

@@ -22,7 +22,7 @@ def test_main_runs_both_measurements_and_writes_results(tmp_path: Path, capsys: 
     results = json.loads(output.read_text())
     assert [c["key"] for c in results["comparisons"]] == ["conv2d_1to16_8x8", "conv2d_16to32_4x4"]
     for comparison in results["comparisons"]:
-        assert set(comparison["candidates"]) == {"numpy hand-written", "tinytorch"}
+        assert set(comparison["candidates"]) == {"numpy hand-written", "tinytorch", "tinytorch + OptimizedBackend"}
         for candidate in comparison["candidates"].values():
             assert math.isfinite(candidate["best_seconds"]) and candidate["best_seconds"] > 0
     assert "Conv2d(1, 16, 3, padding=1)" in capsys.readouterr().out
@@ -45,3 +45,20 @@ def test_numpy_floor_is_a_convolution_and_the_check_catches_a_difference() -> No
     conv.check_same("same", expected, got)
     with pytest.raises(GradientMismatch, match="array 3"):
         conv.check_same("perturbed", expected, [*got[:3], got[3] + 0.1 * np.abs(got[3]).max()])
+
+
+def test_backend_candidate_equals_the_floor_and_restores_the_kernels() -> None:
+    from tinytorch.backends import OptimizedBackend
+    from tinytorch.tensor import KERNELS
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 16, 4, 4)).astype(np.float32)
+    weight, bias = conv.layer_weights(16, 8, rng)
+    out, cols = numpy_conv.conv_forward(x, weight, bias, 1)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    grad_x, grad_w, grad_b = numpy_conv.conv_backward(grad, cols, weight, x.shape, 1, True)
+    backend = OptimizedBackend()
+    before = dict(KERNELS)
+    step = conv.BackendConvStep(backend, weight, bias, x, grad, input_grad=True)
+    conv.check_same("optimized", [out, grad_w, grad_b, grad_x], step.arrays())
+    assert KERNELS == before

@@ -3,7 +3,8 @@
 The kernels against ``np.matmul`` on random, odd and empty shapes and on tiles that do not
 divide the sizes; ``install_kernels`` and the backends restore the previous kernels, also
 after an error and when nested; the trained GPT and the digits CNN compute the same outputs
-and gradients under every backend. No test here times anything.
+and gradients under every backend; the channels-last convolution equals Module 09's kernel
+and backward on odd shapes and passes gradcheck. No test here times anything.
 """
 
 from __future__ import annotations
@@ -550,3 +551,143 @@ def test_optimized_backend_pool_outlives_disable_and_clears() -> None:
     assert backend.pool.nbytes == held and backend.pool.hits > 0
     backend.pool.clear()
     assert backend.pool.nbytes == 0
+
+
+# ---- the channels-last convolution (kernel and backward formula installed by OptimizedBackend)
+
+# (input shape, out channels, kernel, stride, padding): channels-last and Module 09 paths, stride 1 and
+# larger, padding 0 to 3 (beyond kernel - 1 too), non-square images and kernels, 1x1 kernels, batch 1 and 0
+CONV_CASES = [
+    ((64, 16, 4, 4), 32, (3, 3), (1, 1), (1, 1)),  # the digits CNN's second layer: channels last
+    ((6, 1, 8, 8), 16, (3, 3), (1, 1), (1, 1)),  # its first layer: one channel, Module 09's path
+    ((2, 3, 5, 6), 4, (3, 3), (1, 1), (0, 0)),
+    ((1, 4, 7, 5), 2, (2, 3), (2, 1), (0, 2)),
+    ((3, 5, 4, 4), 3, (1, 1), (1, 1), (2, 0)),
+    ((2, 4, 6, 5), 3, (3, 2), (1, 2), (3, 1)),
+    ((2, 6, 9, 7), 5, (3, 3), (2, 2), (1, 1)),
+    ((1, 8, 3, 3), 2, (3, 3), (1, 1), (2, 2)),
+    ((0, 4, 5, 5), 3, (3, 3), (1, 1), (1, 1)),
+    ((2, 2, 11, 13), 3, (3, 3), (1, 1), (1, 1)),  # few channels, wide rows: Module 09's path
+    ((2, 2, 11, 13), 3, (2, 4), (3, 2), (1, 2)),
+]
+
+
+def conv_path(case) -> bool:
+    """Whether the fast kernel takes the channels-last path for this case."""
+    from tinytorch.backends import channels_last_pays
+    from tinytorch.nn.conv import conv_output_size
+
+    (_, channels, _, width), _, kernel, stride, padding = case
+    return channels_last_pays(channels, kernel[1], conv_output_size(width, kernel[1], stride[1], padding[1]))
+
+
+def test_conv_cases_take_both_paths() -> None:
+    paths = [conv_path(case) for case in CONV_CASES]
+    assert paths[0] and not paths[1], "the digits CNN: channels last for the second layer, Module 09 for the first"
+    assert sum(paths) >= 6 and not all(paths)
+
+
+def conv_arrays(case, dtype, seed: int, bias: bool = True) -> tuple[np.ndarray, ...]:
+    shape, out_channels, kernel, _, _ = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    weight = rng.standard_normal((out_channels, shape[1], *kernel)).astype(dtype)
+    return x, weight, rng.standard_normal(out_channels).astype(dtype) if bias else None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+def test_fast_conv_kernel_and_backward_equal_module_09(case, dtype) -> None:
+    from tinytorch.autograd import Node
+    from tinytorch.backends import conv2d_fast, conv2d_fast_backward
+    from tinytorch.nn.conv import conv2d_backward, conv2d_kernel
+
+    _, _, _, stride, padding = case
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    for seed, bias_on in ((0, True), (1, False)):
+        x, weight, bias = conv_arrays(case, dtype, seed, bias_on)
+        expected, got = conv2d_kernel(x, weight, bias, stride, padding), conv2d_fast(x, weight, bias, stride, padding)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, **tol)
+        grad = np.random.default_rng(seed + 10).standard_normal(expected.shape).astype(dtype)
+        for needs in ((True, True, True), (False, True, False), (True, False, True), (True, True, False)):
+            params = (x, weight) if bias is None else (x, weight, bias)
+            node = Node("conv2d", tuple(Tensor(v, requires_grad=r) for v, r in zip(params, needs)),
+                        {"stride": stride, "padding": padding}, got)
+            reference, fast = conv2d_backward(grad, node), conv2d_fast_backward(grad, node)
+            assert len(fast) == len(reference)
+            for index, (want, have) in enumerate(zip(reference, fast, strict=True)):
+                assert (have is None) == (want is None), f"gradient {index}: None where Module 09 gives None"
+                if want is not None:
+                    assert have.shape == want.shape and have.dtype == want.dtype
+                    np.testing.assert_allclose(have, want, **tol, err_msg=f"gradient {index}")
+
+
+def test_fast_conv_follows_module_09s_dtype_promotion() -> None:
+    from tinytorch.backends import conv2d_fast
+    from tinytorch.nn.conv import conv2d_kernel
+
+    case = CONV_CASES[0]
+    x, weight, bias = conv_arrays(case, np.float32, 2)
+    for args in ((x, weight, bias.astype(np.float64)), (x, weight.astype(np.float64), bias), (x.astype(np.float64), weight, None)):
+        expected, got = conv2d_kernel(*args, (1, 1), (1, 1)), conv2d_fast(*args, (1, 1), (1, 1))
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if c[0][0] > 0 and math.prod(c[0]) <= 400], ids=str)
+def test_fast_conv_passes_gradcheck(case) -> None:
+    from tinytorch.autograd import GRADIENTS, gradcheck
+    from tinytorch.backends import conv2d_fast_backward
+    from tinytorch.nn.conv import conv2d
+
+    _, _, _, stride, padding = case
+    x, weight, bias = (Tensor(v, dtype=np.float64, requires_grad=True) for v in conv_arrays(case, np.float64, 3))
+    with OptimizedBackend():
+        assert GRADIENTS["conv2d"] is conv2d_fast_backward
+        assert gradcheck(lambda a, w, b: conv2d(a, w, b, stride=stride, padding=padding), [x, weight, bias])
+
+
+def test_optimized_backend_installs_and_restores_the_conv_kernel_and_formula() -> None:
+    from tinytorch.autograd import GRADIENTS
+    from tinytorch.backends import conv2d_fast, conv2d_fast_backward
+
+    before = (KERNELS["conv2d"], GRADIENTS["conv2d"])
+    with pytest.raises(KeyError), OptimizedBackend():
+        assert (KERNELS["conv2d"], GRADIENTS["conv2d"]) == (conv2d_fast, conv2d_fast_backward)
+        raise KeyError("inside")
+    assert (KERNELS["conv2d"], GRADIENTS["conv2d"]) == before
+
+
+def test_conv_under_the_backend_gives_module_09s_layer_gradients() -> None:
+    manual_seed(1)
+    layer = Conv2d(16, 32, 3, stride=2, padding=1)
+    x = Tensor(np.random.default_rng(7).standard_normal((3, 16, 7, 6)).astype(np.float32), requires_grad=True)
+
+    def run():
+        out = layer(x)
+        return out, (out * out).sum()
+
+    x.grad = None
+    reference = outputs_and_grads(layer, run) + (x.grad.data.copy(),)
+    x.grad = None
+    with OptimizedBackend():
+        other = outputs_and_grads(layer, run) + (x.grad.data.copy(),)
+    assert_same(reference[:2], other[:2], "optimized")
+    np.testing.assert_allclose(other[2], reference[2], rtol=1e-4, atol=1e-5)
+
+
+def test_optimized_backend_works_right_after_import() -> None:
+    """OptimizedBackend replaces ops of Modules 09 and 10; importing tinytorch.backends must register them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import tinytorch
+
+    root = Path(tinytorch.__file__).resolve().parents[1]  # the package these tests import, in a fresh process
+    code = "from tinytorch.backends import OptimizedBackend; OptimizedBackend()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stderr[-2000:]
