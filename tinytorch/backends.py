@@ -618,13 +618,14 @@ def conv2d_fast_backward(grad: np.ndarray, node: Node) -> tuple[np.ndarray | Non
         return grad_input, grad_weight
     return grad_input, grad_weight, g.sum(axis=0) if node.inputs[2].requires_grad else None
 
-# %% ../modules/16_acceleration/acceleration.py #454b7d23
+# %% ../modules/16_acceleration/acceleration.py #2c827ab4
 MATMUL_KERNELS: dict[str, Kernel] = {"naive": matmul_naive, "blocked": matmul_blocked, "blas": matmul_blas}
 
 
 class OptimizedBackend(Backend):
-    """Runs ``matmul`` and ``linear`` on the kernel ``pick_kernel(2*M*K*N, choices)`` names, and the
-    fused kernels and formulas above, all taking their arrays from one ``BufferPool`` (``pool=False``: ``np.empty``).
+    """Runs ``matmul`` and ``linear`` on the kernel ``pick_kernel(2*M*K*N, choices)`` names, the channels-last
+    convolution, and the fused and pooled kernels and formulas above, these taking their arrays from one
+    ``BufferPool`` (``pool=False``: ``np.empty``).
 
     The pool (``self.pool``, None without one) outlives ``disable()``: ``self.pool.clear()`` gives its memory back.
     """

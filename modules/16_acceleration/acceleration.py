@@ -1204,8 +1204,9 @@ MATMUL_KERNELS: dict[str, Kernel] = {"naive": matmul_naive, "blocked": matmul_bl
 
 
 class OptimizedBackend(Backend):
-    """Runs ``matmul`` and ``linear`` on the kernel ``pick_kernel(2*M*K*N, choices)`` names, and the
-    fused kernels and formulas above, all taking their arrays from one ``BufferPool`` (``pool=False``: ``np.empty``).
+    """Runs ``matmul`` and ``linear`` on the kernel ``pick_kernel(2*M*K*N, choices)`` names, the channels-last
+    convolution, and the fused and pooled kernels and formulas above, these taking their arrays from one
+    ``BufferPool`` (``pool=False``: ``np.empty``).
 
     The pool (``self.pool``, None without one) outlives ``disable()``: ``self.pool.clear()`` gives its memory back.
     """
