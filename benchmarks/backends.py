@@ -178,11 +178,11 @@ def measure_naive_vs_blocked(sizes: Sizes, settings: TimingSettings, full_check:
         product: list[np.ndarray] = []
         seconds = Timer(warmup=0, repeats=1)(lambda: product.append(matmul_naive(a, b))).min
         check_product("matmul_naive, full product", expected, product[0])
-        best_scaled = timings[naive_name].best
+        best_scaled, median_scaled = timings[naive_name].best, timings[naive_name].median
         comparison.notes.append(
-            f"check of the scaling: one full naive product timed once took {seconds:.2f} s "
-            f"({format_rate(gflops(n, n, n, seconds))} GFLOP/s); the scaled best round gives {best_scaled:.2f} s "
-            f"(full / scaled = {seconds / best_scaled:.2f})"
+            f"check of the scaling: one full naive product, timed once after the rounds, took {seconds:.2f} s "
+            f"({format_rate(gflops(n, n, n, seconds))} GFLOP/s); the scaled rounds give {best_scaled:.2f} s best, "
+            f"{median_scaled:.2f} s median (full / scaled best = {seconds / best_scaled:.2f})"
         )
     else:
         comparison.notes.append(
