@@ -428,7 +428,7 @@ for threads in (1, 2, 2, 1):  # alternate, so that a burst of load from other pr
 for size in thread_sizes:
     one, two = thread_best[size, 1], thread_best[size, 2]
     print(f"{size} x {size} float32 matmul: 1 thread {one * 1e6:,.1f} us, 2 threads {two * 1e6:,.1f} us "
-          f"({one / two:.2f}x faster with 2)")
+          f"(speedup with 2 threads: {one / two:.2f}x)")
 print(f"load average (1 min): {psutil.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
