@@ -40,13 +40,14 @@ test: $(STAMP) sandbox
 export: $(STAMP)
 	$(VENV)/bin/tito export
 
-## bench: the dispatch-overhead, training, convolution, GPT and profiler-overhead benchmarks (ratios measured side by side, not a test)
+## bench: the dispatch-overhead, training, convolution, GPT, profiler-overhead and matmul-backend benchmarks (ratios measured side by side, not a test)
 bench: $(STAMP)
 	$(PY) -m benchmarks.dispatch_overhead
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.conv
 	$(PY) -m benchmarks.gpt
 	$(PY) -m benchmarks.profiler_overhead
+	$(PY) -m benchmarks.backends
 
 clean:
 	rm -rf build .pytest_cache .hypothesis benchmarks/results

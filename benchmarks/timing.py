@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from tinytorch.profiler import time_calls, timing_stats
@@ -88,7 +89,8 @@ def calls_for(fn: Callable[[], object], target_seconds: float) -> int:
     return max(1, round(target_seconds / single))
 
 
-def interleaved(candidates: Mapping[str, Callable[[], object]], settings: TimingSettings) -> dict[str, Timing]:
+def interleaved(candidates: Mapping[str, Callable[[], object]], settings: TimingSettings,
+                contexts: Mapping[str, AbstractContextManager[object]] | None = None) -> dict[str, Timing]:
     """Time every candidate in up to ``settings.rounds`` alternating rounds; a Timing per name.
 
     Each round gives each candidate a batch of calls lasting about ``target_seconds``.
@@ -96,12 +98,28 @@ def interleaved(candidates: Mapping[str, Callable[[], object]], settings: Timing
     is more likely to have caught a quiet moment. If ``max_seconds`` is set, no new round
     starts after that much time, so a heavily loaded machine ends the measurement with
     fewer rounds (every candidate always has the same number of rounds, at least one).
+
+    ``contexts`` maps a candidate to a reusable context manager entered around each of its
+    batches (and its warm-up), outside the timed region: a candidate that must run with a
+    setting only it uses (a kernel backend, a thread limit) is timed without the cost of
+    switching it on and off.
     """
     rounds, max_seconds = settings.rounds, settings.max_seconds
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     names = list(candidates)
-    calls = {name: calls_for(candidates[name], settings.target_seconds) for name in names}
+    contexts = contexts or {}
+    unknown = sorted(set(contexts) - set(names))
+    if unknown:
+        raise ValueError(f"contexts given for names that are not candidates: {unknown}")
+
+    def around(name: str) -> AbstractContextManager[object]:
+        return contexts[name] if name in contexts else nullcontext()
+
+    calls: dict[str, int] = {}
+    for name in names:
+        with around(name):
+            calls[name] = calls_for(candidates[name], settings.target_seconds)
     gc.collect()
     samples: dict[str, list[float]] = {name: [] for name in names}
     start = time.perf_counter()
@@ -110,5 +128,6 @@ def interleaved(candidates: Mapping[str, Callable[[], object]], settings: Timing
             break
         order = names if round_index % 2 == 0 else names[::-1]
         for name in order:
-            samples[name].append(_time_batch(candidates[name], calls[name]))
+            with around(name):
+                samples[name].append(_time_batch(candidates[name], calls[name]))
     return {name: Timing(name, calls[name], tuple(samples[name])) for name in names}
