@@ -1328,8 +1328,12 @@ class OptimizedBackend(Backend):
         self.pool = BufferPool() if pool else None
         self._empty: Allocator = self.pool.empty if self.pool is not None else np.empty
         with_pool = partial(partial, empty=self._empty)  # with_pool(f) is f with this backend's allocator
+        # One kernel for every size (the default, BLAS): no choice to make per call, so none is
+        # made; pick_kernel costs about as much as a 16 x 16 product itself.
+        only_blas = {name for _, name in self.choices} == {"blas"}
         super().__init__(
-            {"matmul": self._matmul, "linear": self._linear, "add": with_pool(add_pooled),
+            {"matmul": self._blas_matmul if only_blas else self._matmul,
+             "linear": with_pool(linear_pooled) if only_blas else self._linear, "add": with_pool(add_pooled),
              "gelu": with_pool(gelu_pooled), "layer_norm": with_pool(layer_norm_fused),
              "attention": with_pool(attention_fused), "log_softmax": with_pool(log_softmax_fused),
              "conv2d": conv2d_fast},
@@ -1351,6 +1355,12 @@ class OptimizedBackend(Backend):
         if self.kernel_name(rows, weight.shape[1], weight.shape[0]) == "blas":
             return linear_pooled(input, weight, bias, empty=self._empty)  # no copy of the weight, bias added in place
         return linear_from(self._product)(input, weight, bias)
+
+    @staticmethod
+    def _blas_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim > 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:  # fold the batch into one GEMM
+            return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[1])
+        return matmul_kernel(a, b)  # Module 01's, with its shape errors
 
     def _matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim >= 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:
