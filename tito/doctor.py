@@ -19,6 +19,7 @@ MIN_PYTHON = (3, 10)
 REQUIRED_PACKAGES = (
     "numpy", "jupytext", "nbformat", "nbclient", "ipykernel",
     "nbdev", "nbgrader", "pytest", "typer", "rich",
+    "matplotlib", "psutil", "threadpoolctl",  # charts, module 15's memory, module 16's threads
 )  # fmt: skip
 KERNEL_NAME = "python3"
 # Folders tito writes into: the exported package, build products, progress records.
