@@ -505,7 +505,9 @@ def test_pooled_add_gelu_and_split_heads_match_their_modules() -> None:
     assert add_pooled(a, b.astype(np.float64), empty=empty).dtype == np.float64
     for approximate in ("tanh", "none"):
         x = rng.standard_normal((2, 7)).astype(np.float32) * 3
-        np.testing.assert_allclose(gelu_pooled(x, approximate, empty=empty), gelu_kernel(x, approximate), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(gelu_pooled(x, approximate, empty=empty), gelu_kernel(x, approximate), rtol=1e-5, atol=1e-6)
+    extremes = np.array([-200.0, -30.0, 0.0, 1e-8, 30.0, 200.0], dtype=np.float32)
+    np.testing.assert_allclose(gelu_pooled(extremes, "tanh", empty=empty), gelu_kernel(extremes, "tanh"), rtol=1e-6, atol=1e-30)
     qkv = Tensor(rng.standard_normal((2, 3, 12)), requires_grad=True)
     for part in range(3):
         grad = rng.standard_normal((2, 2, 3, 2))
