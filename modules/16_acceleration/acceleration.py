@@ -659,8 +659,9 @@ class Backend:
 # of `gelu` through `register_gradient`, the gradient seam of Module 02, and puts Module 03's
 # back on exit. Measured first, then replaced: the cell below times both backward formulas on
 # the GPT's feed-forward activation size with Module 15's `Timer`, and checks they agree. On
-# the run that wrote this text: 3.17 ms for Module 03's formula, 1.76 ms from the output
-# (1.80× faster; an earlier run: 1.70 ms vs 0.77 ms).
+# the run that wrote this text (7 December, 06:10 UTC): 1.26 ms for Module 03's formula,
+# 0.54 ms from the output (2.32× faster; an earlier run, with a version that made two more
+# temporaries: 3.17 ms vs 1.76 ms).
 
 # %%
 #| export
@@ -725,7 +726,11 @@ print(f"GELU (tanh) backward on (16, 64, 384): Module 03 {module03_s * 1e3:.2f} 
 # the row sums, the difference). The versions below compute the same formulas with two and
 # one. Both are given; `OptimizedBackend` installs them. The cell after them times each pair
 # on the benchmark GPT's sizes (16 sequences of 64 tokens, 4 heads of 32; 512 logits per
-# token) and checks that they agree with Modules 13 and 03.
+# token) and checks that they agree with Modules 13 and 03. On the run that wrote this text
+# (7 December, 06:10 UTC): attention's forward 1.673 ms (Module 13) vs 1.491 ms; log-softmax
+# forward 1.304 vs 1.170 ms and backward 1.058 vs 0.998 ms. About 10% each, alone. Inside a
+# training step the arrays they no longer make count for more, as the allocator section below
+# measures.
 
 # %%
 #| export
@@ -837,7 +842,8 @@ for label, forward, backward in (("Module 03", log_softmax_kernel, log_softmax_b
 # `saved["x_hat"]` and `saved["rstd"]`), with the means as products, the sums of products by
 # einsum and the scale and shift written into one output buffer. `OptimizedBackend` installs
 # both, kernel and backward formula, for `layer_norm`. The cell after them measures both pairs
-# on the GPT's activation shape; on the run that wrote this text: LAYERNORM_PLACEHOLDER.
+# on the GPT's activation shape; on the run that wrote this text (7 December, 06:10 UTC,
+# load 1.5): forward 0.226 ms (Module 10) vs 0.149 ms, backward 0.321 ms vs 0.200 ms.
 
 # %%
 #| export
@@ -1415,7 +1421,11 @@ observe("kernels restored after the error", [KERNELS[op] is before[op] for op in
 # The reference GPT's training step (forward, cross-entropy, backward) on 8 sequences of 64
 # tokens, under `OptimizedBackend` without its pool and with it: the page faults per step,
 # the time the process spent in the operating system's kernel per step, and the fastest
-# step. On the run that wrote this text: POOL_PLACEHOLDER
+# step. On the run that wrote this text (7 December, 06:10 UTC): 5,334 page faults and
+# 17.4 ms in the kernel per step without the pool, 0 faults and 0.0 ms with it; the fastest
+# step took 35.4 ms without and 23.4 ms with it. Each fault costs the operating system a few
+# microseconds; here they added up to half of the step without the pool. (From run to run
+# the fault count is steady; the times vary with the load.)
 
 # %%
 import resource
@@ -1465,8 +1475,11 @@ assert np.allclose(pool_results["with the pool"][3], pool_results["without the p
 # and gradients must be the same under each (within float32 tolerance): a backend changes how
 # the numbers are computed, never which numbers. The table gives the fastest of a few runs of
 # the forward pass alone (under `no_grad`) and of a forward plus backward pass (a training
-# step without the optimizer, so the weights stay the same). On the run that wrote this text:
-# RESULTS_PLACEHOLDER
+# step without the optimizer, so the weights stay the same). On the run that wrote this text
+# (7 December, 06:10 UTC), on 4 x 32 tokens: default kernels 2.57 ms forward and 7.66 ms
+# forward + backward, the BLAS backend 3.14 and 7.98 ms, blocked (tile 32) 11.34 and 16.54 ms,
+# optimized 2.62 and 7.24 ms; on 1 x 4 tokens, default kernels 0.78 and 2.23 ms, naive
+# 441 ms and 441 ms, every backend with the same logits and gradients.
 # One pass of a model this small takes milliseconds, and single timings on a shared machine
 # vary by up to 2×, so read only large differences here (the naive and blocked rows); whether
 # a backend pays on the GPT is settled with many repeats, side by side, like any optimization.
