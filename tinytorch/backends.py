@@ -347,7 +347,7 @@ def layer_norm_fused_backward(grad: np.ndarray, node: Node, *, empty: Allocator 
         result[2] = (column_sum @ upstream).reshape(affine[1].shape)
     return tuple(result)
 
-# %% ../modules/16_acceleration/acceleration.py #ba8b0df8
+# %% ../modules/16_acceleration/acceleration.py #3117c420
 import sys
 from functools import partial
 
@@ -367,6 +367,11 @@ class BufferPool:
         self.min_bytes = min_bytes
         self._buffers: dict[int, list[np.ndarray]] = {}  # size in bytes -> 1-D uint8 buffers of that size
         self.hits = self.misses = 0
+        # What getrefcount reports, in the check's own form, for a buffer only a list holds: 2 on
+        # CPython up to 3.13 (the list's and the argument's); measured, since newer versions may
+        # not count the argument.
+        unused = [np.empty(1, dtype=np.uint8)]
+        self._unused_refcount = sys.getrefcount(unused[0])
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """An uninitialized array of ``shape`` and ``dtype``, like ``np.empty``: write every element."""
@@ -376,8 +381,8 @@ class BufferPool:
             return np.empty(shape, dtype)
         buffers = self._buffers.setdefault(size, [])
         for index in range(len(buffers)):
-            # two references: the list's, and getrefcount's own argument; any view adds one
-            if sys.getrefcount(buffers[index]) == 2:
+            # only the list holds it (every array made from a buffer adds a reference)
+            if sys.getrefcount(buffers[index]) == self._unused_refcount:
                 self.hits += 1
                 return buffers[index].view(dtype).reshape(shape)
         self.misses += 1
